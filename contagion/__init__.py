@@ -1,0 +1,1 @@
+"""Contagion: the ecosystem graph, loss propagation and systemic metrics."""

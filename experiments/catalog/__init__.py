@@ -1,0 +1,21 @@
+"""Named experiments. ``CATALOG`` maps a name to its :class:`ExperimentSpec`."""
+
+from __future__ import annotations
+
+from experiments.catalog import baseline, black_thursday
+from experiments.spec import ExperimentSpec
+
+__all__ = ["CATALOG", "get"]
+
+CATALOG: dict[str, ExperimentSpec] = {
+    baseline.SPEC.name: baseline.SPEC,
+    black_thursday.SPEC.name: black_thursday.SPEC,
+}
+
+
+def get(name: str) -> ExperimentSpec:
+    """The catalog entry ``name``; a ``KeyError`` lists the known names."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(CATALOG))}") from None

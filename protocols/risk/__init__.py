@@ -1,0 +1,1 @@
+"""Volatility forecasters and recalibration policies (grows in the recalibration issue)."""
