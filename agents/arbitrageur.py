@@ -29,7 +29,8 @@ class Arbitrageur(Participant):
     -----
     The trade size maximises profit against ``p_ref * (1 -/+ f_ref)``, the price the offsetting
     trade on the reference market (fee ``f_ref``) gets; the AMM's own fee is in the closed form
-    (``ConstantProductAMM.arbitrage_amount_in``). The offsetting trade is real order flow on the reference market, so a fire sale into the
+    (``ConstantProductAMM.arbitrage_amount_in``). The offsetting trade is real order flow on
+    the reference market, so a fire sale into the
     AMM reaches the reference price through the arbitrageurs (transient impact).
     """
 

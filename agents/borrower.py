@@ -64,8 +64,9 @@ class Borrower(Participant):
 
     def _borrow_to_target(self) -> float:
         """Borrow up to the target fraction of the current limit; returns the amount borrowed."""
-        room = self.lending.borrow_capacity(self.account) * self.target_ltv_frac
-        room -= self.lending.debt_of(self.account) * (1.0 - self.target_ltv_frac)
+        available = float(self.lending.available_borrows_usd()[self.account])
+        debt = self.lending.debt_of(self.account)
+        room = self.target_ltv_frac * (available + debt) - debt
         if room <= 1.0:
             return 0.0
         room = min(room, 0.98 * self.lending.available_liquidity)

@@ -91,8 +91,9 @@ class Keeper(Participant):
             # constraint the keeper plans around, not one it crashes into.
             lo = current * (1.0 - guard.max_change_frac)
             hi = current * (1.0 + guard.max_change_frac)
-            value = vol_scaled_margin(target, 1.0, floor=max(lo, guard.min_value),
-                                      cap=min(hi, guard.max_value))
+            value = vol_scaled_margin(
+                target, 1.0, floor=max(lo, guard.min_value), cap=min(hi, guard.max_value)
+            )
             value = round(value, 3)
             if abs(value / current - 1.0) <= self.deadband_frac:
                 continue

@@ -35,7 +35,8 @@ class Liquidator(Participant):
     Profit of repaying ``d`` against collateral ``c`` at oracle price ``p`` is estimated as
     ``amm_out(seized) - d - gas_usd``: the AMM's real output for the seized collateral (so slippage
     and a stale oracle are priced in), minus the stablecoin repaid and gas at the current gas price
-    (DOMAIN.md F: keepers act only if reward - gas - slippage > 0). A gas spike therefore makes small
+    (DOMAIN.md F: keepers act only if reward - gas - slippage > 0). A gas spike therefore makes
+    small
     positions unprofitable to liquidate at exactly the moment they need it.
     """
 

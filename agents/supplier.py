@@ -59,13 +59,19 @@ class Supplier(Participant):
         self.peak_share_price = max(self.peak_share_price, price)
         loss = 1.0 - price / self.peak_share_price
         shares = self._shares()
-        if shares > 0.0 and (lending.utilisation > self.run_utilisation or loss > self.run_loss_frac):
+        if shares > 0.0 and (
+            lending.utilisation > self.run_utilisation or loss > self.run_loss_frac
+        ):
             status, amount = lending.withdraw_supply(self.wallet, shares)
             if amount > 0.0:
                 self.has_run = True
                 self.model.events.record(
-                    EventKind.RUN, lending.name, asset=self.model.stable_asset, amount=amount,
-                    value_usd=amount, detail=f"supplier={self.unique_id} status={status.name}",
+                    EventKind.RUN,
+                    lending.name,
+                    asset=self.model.stable_asset,
+                    amount=amount,
+                    value_usd=amount,
+                    detail=f"supplier={self.unique_id} status={status.name}",
                 )
             return
         if self.has_run and (lending.utilisation > self.return_utilisation or loss > 0.0):

@@ -43,8 +43,9 @@ class PerpTrader(Participant):
     -----
     Direction: trend followers go with the sign of the fast-minus-slow EMA gap of the oracle price;
     mean reverters fade gaps wider than ``band_frac``; noise traders flip a coin. The target size is
-    ``direction * leverage * equity / mark``; the trader trades only when it differs from the current
-    size by more than 10% of the target, so trading is lumpy as on real venues. A trader whose equity
+    ``direction * leverage * equity / mark``; the trader trades only when it differs from the
+    current size by more than 10% of the target, so trading is lumpy as on real venues. A trader
+    whose equity
     falls below ``stop_frac`` of its deposit closes out and stays flat (it has lost interest).
     """
 
@@ -112,5 +113,5 @@ class PerpTrader(Participant):
             return
         status, _ = perp.trade(self.account, self.market, delta)
         if status is TxStatus.HEALTH_TOO_LOW:
-            # Too much for the margin left: halve the step once (real traders resize, they do not spin).
+            # Too much for the margin left: halve the step once (traders resize, they do not spin).
             perp.trade(self.account, self.market, 0.5 * delta)

@@ -65,13 +65,16 @@ def validate_ecosystem(g: nx.DiGraph) -> None:
     for u, v, data in g.edges(data=True):
         kind = data.get("kind")
         if kind not in EDGE_KINDS:
-            raise ValueError(f"graph edge {u!r}->{v!r}: kind must be one of {EDGE_KINDS}, "
-                             f"got {kind!r}")
+            raise ValueError(
+                f"graph edge {u!r}->{v!r}: kind must be one of {EDGE_KINDS}, got {kind!r}"
+            )
         sources, targets = _EDGE_RULES[kind]
         ku, kv = g.nodes[u].get("kind"), g.nodes[v].get("kind")
         if ku not in sources or kv not in targets:
-            raise ValueError(f"graph edge {u!r}->{v!r} ({kind}): joins {ku} -> {kv}, "
-                             f"allowed {sorted(sources)} -> {sorted(targets)}")
+            raise ValueError(
+                f"graph edge {u!r}->{v!r} ({kind}): joins {ku} -> {kv}, "
+                f"allowed {sorted(sources)} -> {sorted(targets)}"
+            )
 
 
 def _out(g: nx.DiGraph, node: str, kind: str) -> list[str]:

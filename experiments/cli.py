@@ -56,8 +56,11 @@ def load_toml(path: Path) -> ExperimentSpec:
     scenario = data.pop("scenario", {})
     unknown = [k for k in data if k not in _TOP_LEVEL]
     if unknown:
-        raise SpecError(unknown[0], f"unknown top-level key; allowed: base, {', '.join(_TOP_LEVEL)}, "
-                        "[scenario], [variants.<name>]")
+        raise SpecError(
+            unknown[0],
+            f"unknown top-level key; allowed: base, {', '.join(_TOP_LEVEL)}, "
+            "[scenario], [variants.<name>]",
+        )
     top = {k: data[k] for k in _TOP_LEVEL if k in data}
     spec = _apply(spec, {**top, **{f"scenario.{k}": v for k, v in flatten_table(scenario).items()}})
     if variants is not None:
@@ -69,8 +72,12 @@ def load_toml(path: Path) -> ExperimentSpec:
                 raise SpecError(f"variants.{name}", "must be a table of scenario overrides")
             new.append(VariantSpec(name=name, overrides=tuple(flatten_table(table).items())))
         spec = ExperimentSpec(
-            name=spec.name, description=spec.description, scenario=spec.scenario,
-            variants=tuple(new), replications=spec.replications, seed=spec.seed,
+            name=spec.name,
+            description=spec.description,
+            scenario=spec.scenario,
+            variants=tuple(new),
+            replications=spec.replications,
+            seed=spec.seed,
         )
     return spec
 
@@ -103,8 +110,10 @@ def _cmd_list(_: argparse.Namespace) -> int:
     for name, spec in catalog.CATALOG.items():
         s = spec.scenario
         variants = ", ".join(v.name for v in spec.variants)
-        print(f"{name:<{width}}  {s.steps} steps x {s.step_seconds}s, "
-              f"{s.agents.n_total} agents, variants: {variants}, replications: {spec.replications}")
+        print(
+            f"{name:<{width}}  {s.steps} steps x {s.step_seconds}s, "
+            f"{s.agents.n_total} agents, variants: {variants}, replications: {spec.replications}"
+        )
         print(f"{'':<{width}}  {spec.description}")
     return 0
 
@@ -132,9 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--replications", type=int, help="replications per variant")
     r.add_argument("--seed", type=int, help="root seed")
     r.add_argument("--steps", type=int, help="steps per run")
-    r.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                   help="override a field by dotted path (repeatable), e.g. "
-                        "--set lending.reserve_factor=0.2 --set agents.n_borrowers=800")
+    r.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a field by dotted path (repeatable), e.g. "
+        "--set lending.reserve_factor=0.2 --set agents.n_borrowers=800",
+    )
     r.add_argument("--out", default="results", help="results root (default: results)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import mesa
 import networkx as nx
@@ -91,7 +92,10 @@ class EcosystemModel(mesa.Model):
         self.perp: PerpExchange = self.nodes["perp"]  # type: ignore[assignment]
 
         self.governance = Governance(
-            "governance", self.events, params=spec.governance, step_seconds=self.step_seconds,
+            "governance",
+            self.events,
+            params=spec.governance,
+            step_seconds=self.step_seconds,
             initial_values={g.name: self._param_value(g.name) for g in spec.governance.guards},
         )
         self._signals = {a: [p, p] for a, p in self.initial_prices_usd.items()}
@@ -147,7 +151,7 @@ class EcosystemModel(mesa.Model):
         self._wake.setdefault(self.steps + delay_steps, []).append(agent)
 
     # ------------------------------------------------------------------ governance plumbing
-    _GOVERNED: dict[str, tuple[str, str]] = {
+    _GOVERNED: ClassVar[dict[str, tuple[str, str]]] = {
         "perp.mm_scale": ("perp", "mm_scale"),
         "lending.ltv_scale": ("lending", "ltv_scale"),
     }
@@ -216,8 +220,8 @@ class EcosystemModel(mesa.Model):
             self.random.shuffle(order)
             for liq in order:
                 liq.liquidate(self.lending.liquidatable_accounts())
-        lending_volume = self.lending.liquidation_volume_total - volume_before
-        self._lending_liq_usd = self.lending.liquidation_volume_total
+        lending_volume = self.lending.liquidation_volume_total_usd - volume_before
+        self._lending_liq_usd = self.lending.liquidation_volume_total_usd
         eq, mm, _ = self.perp.margin_state()
         n_perp_flagged = int(np.count_nonzero(eq < mm))
         summary = self.perp.liquidate()
@@ -232,8 +236,9 @@ class EcosystemModel(mesa.Model):
         self._health_end = self._health()
         volume = lending_volume + summary.volume_usd
         self.recorder.offer_worst(t, volume, health_before, self._health_end)
-        self._collect(t, hf, n_lending_flagged, n_perp_flagged, lending_volume, summary,
-                      lending_before, due)
+        self._collect(
+            t, hf, n_lending_flagged, n_perp_flagged, lending_volume, summary, lending_before, due
+        )
         if self.spec.check_conservation:
             self.ledger.check_conservation()
         if clock:
@@ -254,8 +259,17 @@ class EcosystemModel(mesa.Model):
             marks[amm.lp_asset] = amm.share_price_usd
         return marks
 
-    def _collect(self, t, hf, n_lending_flagged, n_perp_flagged, lending_volume, summary,
-                 lending_bad_before, due) -> None:
+    def _collect(
+        self,
+        t,
+        hf,
+        n_lending_flagged,
+        n_perp_flagged,
+        lending_volume,
+        summary,
+        lending_bad_before,
+        due,
+    ) -> None:
         rec = self.recorder
         d = rec.data
         i = t - 1
@@ -301,6 +315,10 @@ class EcosystemModel(mesa.Model):
             if progress is not None:
                 progress(1)
 
+    def scenario_recalibrates(self) -> bool:
+        """Whether keepers propose parameter changes in this run."""
+        return bool(self.spec.agents.recalibrate)
+
     @property
     def keepers(self) -> list[Keeper]:
         """The keeper agents."""
@@ -310,13 +328,17 @@ class EcosystemModel(mesa.Model):
 # ---------------------------------------------------------------------- builders (kind -> node)
 def _build_market(model: EcosystemModel, node: str) -> ReferenceMarket:
     m = model.spec.market
-    impact = {a: ImpactParams(depth_usd=d, half_life_seconds=m.impact_half_life_seconds)
-              for a, d in zip(m.assets, m.impact_depth_usd, strict=True)}
+    impact = {
+        a: ImpactParams(depth_usd=d, half_life_seconds=m.impact_half_life_seconds)
+        for a, d in zip(m.assets, m.impact_depth_usd, strict=True)
+    }
     return ReferenceMarket(
-        model.ledger, assets=m.assets,
+        model.ledger,
+        assets=m.assets,
         initial_prices_usd=tuple(model.initial_prices_usd[a] for a in m.assets),
         params=ReferenceMarketParams(impact=impact, fee_frac=m.fee_frac),
-        step_seconds=model.step_seconds, quote_asset=STABLE_ASSET,
+        step_seconds=model.step_seconds,
+        quote_asset=STABLE_ASSET,
     )
 
 
@@ -325,8 +347,9 @@ def _build_amm(model: EcosystemModel, node: str) -> ConstantProductAMM:
     asset = data["base_asset"]
     spec = model.spec
     liquidity = spec.amm.liquidity_usd[spec.market.assets.index(asset)]
-    amm = ConstantProductAMM(node, model.ledger, base_asset=asset, quote_asset=STABLE_ASSET,
-                             params=spec.amm.params)
+    amm = ConstantProductAMM(
+        node, model.ledger, base_asset=asset, quote_asset=STABLE_ASSET, params=spec.amm.params
+    )
     price = model.initial_prices_usd[asset]
     base, quote = 0.5 * liquidity / price, 0.5 * liquidity
     model.endow(model._genesis, asset, base)
@@ -341,34 +364,57 @@ def _build_oracle(model: EcosystemModel, node: str) -> PriceOracle:
     asset = data["asset"]
     source_node = model.nodes[data["source"]]
     if isinstance(source_node, ReferenceMarket):
+
         def source(market=source_node, asset=asset) -> float:
             return market.price_usd(asset)
     else:
+
         def source(amm=source_node) -> float:
             return amm.price_usd
-    oracle = PriceOracle(node, asset=asset, source=source, params=model.spec.oracle,
-                         step_seconds=model.step_seconds,
-                         initial_price_usd=model.initial_prices_usd[asset])
+
+    oracle = PriceOracle(
+        node,
+        asset=asset,
+        source=source,
+        params=model.spec.oracle,
+        step_seconds=model.step_seconds,
+        initial_price_usd=model.initial_prices_usd[asset],
+    )
     model.oracles[asset] = oracle
     return oracle
 
 
 def _feeds(model: EcosystemModel, node: str) -> dict[str, object]:
-    feeds: dict[str, object] = {a: model.nodes[o] for a, o in oracle_feeds(model.graph, node).items()}
+    feeds: dict[str, object] = {
+        a: model.nodes[o] for a, o in oracle_feeds(model.graph, node).items()
+    }
     feeds[STABLE_ASSET] = FixedPrice(1.0)
     return feeds
 
 
 def _build_lending(model: EcosystemModel, node: str) -> LendingMarket:
-    return LendingMarket(node, model.ledger, model.events, oracles=_feeds(model, node),
-                         params=model.spec.lending, step_seconds=model.step_seconds)
+    return LendingMarket(
+        node,
+        model.ledger,
+        model.events,
+        oracles=_feeds(model, node),
+        params=model.spec.lending,
+        step_seconds=model.step_seconds,
+    )
 
 
 def _build_perp(model: EcosystemModel, node: str) -> PerpExchange:
     venues = {a: model.nodes[amm] for a, amm in liquidation_venues(model.graph, node).items()}
-    perp = PerpExchange(node, model.ledger, model.events, oracles=_feeds(model, node),
-                        params=model.spec.perp, step_seconds=model.step_seconds,
-                        spot_venues=venues, flow_sink=model.nodes["market"].record_flow)
+    perp = PerpExchange(
+        node,
+        model.ledger,
+        model.events,
+        oracles=_feeds(model, node),
+        params=model.spec.perp,
+        step_seconds=model.step_seconds,
+        spot_venues=venues,
+        flow_sink=model.nodes["market"].record_flow,
+    )
     spec = model.spec
     model.endow(model._genesis, STABLE_ASSET, spec.perp_vault_usd + spec.perp_insurance_fund_usd)
     perp.seed_vault(model._genesis, spec.perp_vault_usd)

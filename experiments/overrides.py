@@ -1,4 +1,4 @@
-"""Dotted-path overrides of frozen dataclass specs, with type checks that name the field and the rule.
+"""Dotted-path overrides of frozen dataclass specs, with type checks naming the field and rule.
 
 ``apply_overrides(spec, {"scenario.lending.reserve_factor": 0.2})`` returns a new spec; the
 original is untouched. Values may be typed (from TOML or Python) or strings (from ``--set``), in
@@ -38,8 +38,12 @@ def _type_name(tp: Any) -> str:
         args = typing.get_args(tp)
         return f"a list of {_type_name(args[0])}" if args else "a list"
     if isinstance(tp, type):
-        return {"int": "an integer", "float": "a number", "bool": "true or false",
-                "str": "a string"}.get(tp.__name__, tp.__name__)
+        return {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+        }.get(tp.__name__, tp.__name__)
     return str(tp)
 
 
@@ -48,9 +52,9 @@ def coerce_value(path: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() == "none"):
-            if type(None) in typing.get_args(tp):
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() == "none")
+        if is_none and type(None) in typing.get_args(tp):
+            return None
         errors = []
         for a in args:
             try:
@@ -67,8 +71,11 @@ def coerce_value(path: str, tp: Any, value: Any) -> Any:
             raise SpecError(path, f"expected {_type_name(tp)}, got {value!r}")
         if dataclasses.is_dataclass(item_tp):
             if not all(isinstance(v, item_tp) for v in value):
-                raise SpecError(path, f"expected a list of {item_tp.__name__}; "
-                                f"override its fields by index, e.g. {path}.0.<field>")
+                raise SpecError(
+                    path,
+                    f"expected a list of {item_tp.__name__}; "
+                    f"override its fields by index, e.g. {path}.0.<field>",
+                )
             return tuple(value)
         return tuple(coerce_value(f"{path}[{i}]", item_tp, v) for i, v in enumerate(value))
     if tp is bool:
@@ -123,10 +130,9 @@ def _set(obj: Any, parts: list[str], value: Any, done: str) -> Any:
         except (ValueError, IndexError):
             raise SpecError(path, f"index must be an integer in 0..{len(obj) - 1}") from None
         if not rest:
-            raise SpecError(path, "override a field of this item, e.g. "
-                            f"{path}.<field>")
+            raise SpecError(path, f"override a field of this item, e.g. {path}.<field>")
         new_item = _set(item, rest, value, path)
-        return obj[:idx] + (new_item,) + obj[idx + 1 :]
+        return (*obj[:idx], new_item, *obj[idx + 1 :])
     if not dataclasses.is_dataclass(obj):
         raise SpecError(done, f"has no field {head!r} (it is a plain value)")
     names = [f.name for f in dataclasses.fields(obj)]
@@ -139,14 +145,20 @@ def _set(obj: Any, parts: list[str], value: Any, done: str) -> Any:
         new = coerce_value(path, _field_types(type(obj))[head], value)
     try:
         return dataclasses.replace(obj, **{head: new})
-    except SpecError:
-        raise
     except (ValueError, TypeError) as e:
-        msg = str(e)
-        # "Class.field: rule" -> keep only the rule; the dotted path says where.
-        if ": " in msg and msg.split(": ", 1)[0].count(".") == 1:
-            msg = msg.split(": ", 1)[1]
-        raise SpecError(path, msg) from None
+        raise _relocate(e, obj, done, path) from None
+
+
+def _relocate(e: Exception, obj: Any, done: str, path: str) -> SpecError:
+    """Turn ``"<Class>.<field>: rule"`` raised by ``obj``'s validation into the dotted path."""
+    field, rule = (e.field, e.rule) if isinstance(e, SpecError) else (None, str(e))
+    if field is None and ": " in rule:
+        field, rule = rule.split(": ", 1)
+    prefix = f"{type(obj).__name__}."
+    if field and field.startswith(prefix):
+        rest = field[len(prefix) :]
+        return SpecError(f"{done}.{rest}" if done else rest, rule)
+    return SpecError(path, f"{field}: {rule}" if field else rule)
 
 
 def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, prefix: str = "") -> Any:

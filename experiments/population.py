@@ -34,7 +34,8 @@ def populate(model: EcosystemModel) -> None:
 
     for _ in range(spec.n_suppliers):
         s = Supplier(
-            model, period_seconds=spec.supplier_period_seconds,
+            model,
+            period_seconds=spec.supplier_period_seconds,
             amount=_lognormal(rng, spec.supplier_capital_median_usd, spec.supplier_capital_sigma),
             run_utilisation=spec.supplier_run_utilisation,
             run_loss_frac=spec.supplier_run_loss_frac,
@@ -47,12 +48,19 @@ def populate(model: EcosystemModel) -> None:
     for _ in range(spec.n_borrowers):
         asset = assets[0] if rng.random() < 0.7 or len(assets) == 1 else assets[1]
         capital = _lognormal(rng, spec.borrower_capital_median_usd, spec.borrower_capital_sigma)
-        loops = (int(rng.integers(1, spec.borrower_max_loops + 1))
-                 if spec.borrower_max_loops > 0 and rng.random() < spec.borrower_loop_frac else 0)
+        loops = (
+            int(rng.integers(1, spec.borrower_max_loops + 1))
+            if spec.borrower_max_loops > 0 and rng.random() < spec.borrower_loop_frac
+            else 0
+        )
         b = Borrower(
-            model, period_seconds=spec.borrower_period_seconds, collateral_asset=asset,
-            collateral_amount=capital / prices[asset], target_ltv_frac=float(rng.uniform(lo, hi)),
-            loops=loops, attentive=bool(rng.random() < spec.borrower_attentive_frac),
+            model,
+            period_seconds=spec.borrower_period_seconds,
+            collateral_asset=asset,
+            collateral_amount=capital / prices[asset],
+            target_ltv_frac=float(rng.uniform(lo, hi)),
+            loops=loops,
+            attentive=bool(rng.random() < spec.borrower_attentive_frac),
         )
         b.act()
         scheduled.append(b)
@@ -66,33 +74,55 @@ def populate(model: EcosystemModel) -> None:
         collateral = market if multi else model.stable_asset
         leverage = 1.0 + (spec.trader_leverage_max - 1.0) * float(rng.random()) ** 2
         t = PerpTrader(
-            model, period_seconds=spec.trader_period_seconds, market=market, strategy=strategy,
-            leverage=leverage, collateral_asset=collateral,
+            model,
+            period_seconds=spec.trader_period_seconds,
+            market=market,
+            strategy=strategy,
+            leverage=leverage,
+            collateral_asset=collateral,
             collateral_amount=capital / prices[market] if multi else capital,
         )
         t.act()
         scheduled.append(t)
 
     for _ in range(spec.n_liquidators):
-        model.liquidators.append(Liquidator(
-            model,
-            capital=_lognormal(rng, spec.liquidator_capital_median_usd,
-                               spec.liquidator_capital_sigma),
-            gas_units=spec.liquidator_gas_units, min_profit_usd=spec.liquidator_min_profit_usd,
-            max_per_step=spec.liquidator_max_per_step,
-        ))
+        model.liquidators.append(
+            Liquidator(
+                model,
+                capital=_lognormal(
+                    rng, spec.liquidator_capital_median_usd, spec.liquidator_capital_sigma
+                ),
+                gas_units=spec.liquidator_gas_units,
+                min_profit_usd=spec.liquidator_min_profit_usd,
+                max_per_step=spec.liquidator_max_per_step,
+            )
+        )
     for _ in range(spec.n_arbitrageurs):
-        model.arbitrageurs.append(Arbitrageur(
-            model, capital_usd=spec.arbitrageur_capital_usd, gas_units=spec.arbitrageur_gas_units,
-            min_profit_usd=spec.arbitrageur_min_profit_usd,
-        ))
+        model.arbitrageurs.append(
+            Arbitrageur(
+                model,
+                capital_usd=spec.arbitrageur_capital_usd,
+                gas_units=spec.arbitrageur_gas_units,
+                min_profit_usd=spec.arbitrageur_min_profit_usd,
+            )
+        )
     reference_vol = dict(zip(assets, model.spec.market.vol_annual, strict=True))
     for _ in range(spec.n_keepers):
-        scheduled.append(Keeper(
-            model, period_seconds=spec.keeper_period_seconds,
-            half_life_seconds=spec.keeper_half_life_seconds,
-            reference_vol_annual=reference_vol, propose=spec.recalibrate,
-        ))
+        scheduled.append(
+            Keeper(
+                model,
+                period_seconds=spec.keeper_period_seconds,
+                half_life_seconds=spec.keeper_half_life_seconds,
+                reference_vol_annual=reference_vol,
+                propose=spec.recalibrate,
+            )
+        )
+
+    # The opening positions pre-date step 0: let arbitrage re-align the AMMs with the reference
+    # price once, then forget the order flow of the warm start (it is already in the start price).
+    for arb in model.arbitrageurs:
+        arb.act()
+    model.market.discard_pending_flow()
 
     for agent in scheduled:
         first = 1 + int(rng.integers(max(1, round(agent.period_steps))))

@@ -12,15 +12,34 @@ def step_columns(assets: tuple[str, ...]) -> list[str]:
     """The metric columns of steps.parquet, in order (see README, "Results")."""
     cols = []
     for a in assets:
-        cols += [f"ref_price_usd_{a}", f"amm_price_usd_{a}", f"oracle_price_usd_{a}",
-                 f"perp_mark_price_usd_{a}", f"perp_funding_rate_8h_{a}",
-                 f"perp_oi_long_usd_{a}", f"perp_oi_short_usd_{a}"]
+        cols += [
+            f"ref_price_usd_{a}",
+            f"amm_price_usd_{a}",
+            f"oracle_price_usd_{a}",
+            f"perp_mark_price_usd_{a}",
+            f"perp_funding_rate_8h_{a}",
+            f"perp_oi_long_usd_{a}",
+            f"perp_oi_short_usd_{a}",
+        ]
     cols += [
-        "lending_utilisation", "lending_total_debt_usd", "lending_total_collateral_usd",
-        "lending_liquidity_index", "lending_n_liquidatable", "lending_min_hf", "lending_ltv_scale",
-        "lending_liquidation_volume_usd", "lending_bad_debt_usd", "perp_insurance_fund_usd",
-        "perp_mm_scale", "perp_n_liquidatable", "perp_liquidation_volume_usd", "perp_bad_debt_usd",
-        "perp_adl_volume_usd", "gas_price_gwei", "liquidation_volume_usd", "bad_debt_usd",
+        "lending_utilisation",
+        "lending_total_debt_usd",
+        "lending_total_collateral_usd",
+        "lending_liquidity_index",
+        "lending_n_liquidatable",
+        "lending_min_hf",
+        "lending_ltv_scale",
+        "lending_liquidation_volume_usd",
+        "lending_bad_debt_usd",
+        "perp_insurance_fund_usd",
+        "perp_mm_scale",
+        "perp_n_liquidatable",
+        "perp_liquidation_volume_usd",
+        "perp_bad_debt_usd",
+        "perp_adl_volume_usd",
+        "gas_price_gwei",
+        "liquidation_volume_usd",
+        "bad_debt_usd",
         "agent_actions",
     ]
     return cols
@@ -64,14 +83,25 @@ class StepRecorder:
         """Health rows (``when``, ``step``, ``protocol``, ``account``, ``health``)."""
         parts = []
         for when, step, protocol, h in self.health_rows:
-            parts.append(pd.DataFrame({
-                "when": when, "step": np.int64(step), "protocol": protocol,
-                "account": np.arange(h.size, dtype=np.int64), "health": h.astype(np.float64),
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "when": when,
+                        "step": np.int64(step),
+                        "protocol": protocol,
+                        "account": np.arange(h.size, dtype=np.int64),
+                        "health": h.astype(np.float64),
+                    }
+                )
+            )
         if not parts:
-            return pd.DataFrame({
-                "when": pd.Series([], dtype=str), "step": pd.Series([], dtype=np.int64),
-                "protocol": pd.Series([], dtype=str), "account": pd.Series([], dtype=np.int64),
-                "health": pd.Series([], dtype=np.float64),
-            })
+            return pd.DataFrame(
+                {
+                    "when": pd.Series([], dtype=str),
+                    "step": pd.Series([], dtype=np.int64),
+                    "protocol": pd.Series([], dtype=str),
+                    "account": pd.Series([], dtype=np.int64),
+                    "health": pd.Series([], dtype=np.float64),
+                }
+            )
         return pd.concat(parts, ignore_index=True)

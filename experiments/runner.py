@@ -120,8 +120,9 @@ def run_one(
     for i, (k, v) in enumerate(ident.items()):
         steps.insert(i, k, v)
     events = pd.DataFrame(model.events.columns, columns=list(EVENT_COLUMNS))
-    events = events.astype({"step": np.int64, "account": np.int64, "amount": np.float64,
-                            "value_usd": np.float64})
+    events = events.astype(
+        {"step": np.int64, "account": np.int64, "amount": np.float64, "value_usd": np.float64}
+    )
     for i, (k, v) in enumerate(ident.items()):
         events.insert(i, k, v)
     health = model.recorder.health_frame()
@@ -134,9 +135,7 @@ def run_one(
         "steps": int(model.steps),
         **_outcomes(model, steps, events),
     }
-    result = RunResult(run=row, steps=steps, events=events, health=health)
-    result.model = model if profile else None  # type: ignore[attr-defined]
-    return result
+    return RunResult(run=row, steps=steps, events=events, health=health)
 
 
 def run_experiment(
@@ -170,12 +169,20 @@ def run_experiment(
     folder.mkdir(parents=True, exist_ok=True)
     write_table(runs_df, folder / "runs.parquet")
     write_table(pd.concat([r.steps for r in results], ignore_index=True), folder / "steps.parquet")
-    write_table(pd.concat([r.events for r in results], ignore_index=True),
-                folder / "events.parquet")
-    write_table(pd.concat([r.health for r in results], ignore_index=True),
-                folder / "health.parquet")
-    write_manifest(folder, spec=spec_json, spec_hash=digest, wall_time_s=wall, backend="serial",
-                   extra={"experiment": spec.name, "n_runs": len(runs)})
+    write_table(
+        pd.concat([r.events for r in results], ignore_index=True), folder / "events.parquet"
+    )
+    write_table(
+        pd.concat([r.health for r in results], ignore_index=True), folder / "health.parquet"
+    )
+    write_manifest(
+        folder,
+        spec=spec_json,
+        spec_hash=digest,
+        wall_time_s=wall,
+        backend="serial",
+        extra={"experiment": spec.name, "n_runs": len(runs)},
+    )
     if report:
         write_report(folder)
     return ExperimentResult(path=folder, runs=runs_df, wall_time_s=wall)

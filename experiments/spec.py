@@ -16,7 +16,7 @@ from experiments.overrides import SpecError, apply_overrides
 from experiments.scenarios.replay import SyntheticGasParams
 from protocols.amm import AmmParams
 from protocols.governance import GovernanceParams
-from protocols.lending import LendingParams, default_lending_params
+from protocols.lending_params import LendingParams, default_lending_params
 from protocols.oracle import OracleParams
 from protocols.perp import PerpParams
 
@@ -80,34 +80,74 @@ class MarketSpec:
 
     def __post_init__(self) -> None:
         n = len(self.assets)
-        _require(n >= 1, "market.assets", "must name at least one asset", self.assets)
-        _require(len(set(self.assets)) == n, "market.assets", "must be unique", self.assets)
-        _require("USDC" not in self.assets, "market.assets",
-                 "must not contain the stablecoin USDC", self.assets)
+        _require(n >= 1, "MarketSpec.assets", "must name at least one asset", self.assets)
+        _require(len(set(self.assets)) == n, "MarketSpec.assets", "must be unique", self.assets)
+        _require(
+            "USDC" not in self.assets,
+            "MarketSpec.assets",
+            "must not contain the stablecoin USDC",
+            self.assets,
+        )
         for name in ("initial_prices_usd", "vol_annual", "impact_depth_usd"):
             values = getattr(self, name)
-            _require(len(values) == n, f"market.{name}",
-                     f"must have one value per asset ({n})", values)
+            _require(
+                len(values) == n,
+                f"MarketSpec.{name}",
+                f"must have one value per asset ({n})",
+                values,
+            )
             for i, v in enumerate(values):
-                _positive(f"market.{name}[{i}]", v)
-        _require(self.path_model in PATH_MODELS, "market.path_model",
-                 f"must be one of {', '.join(PATH_MODELS)}", self.path_model)
-        _require(-1.0 < self.correlation < 1.0, "market.correlation", "must be in (-1, 1)",
-                 self.correlation)
-        _require(self.garch_alpha >= 0 and self.garch_beta >= 0, "market.garch_alpha",
-                 "alpha and beta must be >= 0", (self.garch_alpha, self.garch_beta))
-        _require(self.garch_alpha + self.garch_beta < 1.0, "market.garch_beta",
-                 "alpha + beta must be < 1 (stationary)", self.garch_alpha + self.garch_beta)
-        _require(self.garch_nu > 2.0, "market.garch_nu", "must be > 2 (finite variance)",
-                 self.garch_nu)
-        _require(self.jump_intensity_per_year >= 0, "market.jump_intensity_per_year",
-                 "must be >= 0", self.jump_intensity_per_year)
-        _require(self.jump_vol >= 0, "market.jump_vol", "must be >= 0", self.jump_vol)
-        _require(self.path_model != "replay" or bool(self.replay), "market.replay",
-                 "must name a replay when path_model is 'replay'", self.replay)
-        _positive("market.impact_half_life_seconds", self.impact_half_life_seconds)
-        _require(0.0 <= self.fee_frac < 0.05, "market.fee_frac", "must be in [0, 0.05)",
-                 self.fee_frac)
+                _positive(f"MarketSpec.{name}[{i}]", v)
+        _require(
+            self.path_model in PATH_MODELS,
+            "MarketSpec.path_model",
+            f"must be one of {', '.join(PATH_MODELS)}",
+            self.path_model,
+        )
+        _require(
+            -1.0 < self.correlation < 1.0,
+            "MarketSpec.correlation",
+            "must be in (-1, 1)",
+            self.correlation,
+        )
+        _require(
+            self.garch_alpha >= 0 and self.garch_beta >= 0,
+            "MarketSpec.garch_alpha",
+            "alpha and beta must be >= 0",
+            (self.garch_alpha, self.garch_beta),
+        )
+        _require(
+            self.garch_alpha + self.garch_beta < 1.0,
+            "MarketSpec.garch_beta",
+            "alpha + beta must be < 1 (stationary)",
+            self.garch_alpha + self.garch_beta,
+        )
+        _require(
+            self.garch_nu > 2.0,
+            "MarketSpec.garch_nu",
+            "must be > 2 (finite variance)",
+            self.garch_nu,
+        )
+        _require(
+            self.jump_intensity_per_year >= 0,
+            "MarketSpec.jump_intensity_per_year",
+            "must be >= 0",
+            self.jump_intensity_per_year,
+        )
+        _require(self.jump_vol >= 0, "MarketSpec.jump_vol", "must be >= 0", self.jump_vol)
+        _require(
+            self.path_model != "replay" or bool(self.replay),
+            "MarketSpec.replay",
+            "must name a replay when path_model is 'replay'",
+            self.replay,
+        )
+        _positive("MarketSpec.impact_half_life_seconds", self.impact_half_life_seconds)
+        _require(
+            0.0 <= self.fee_frac < 0.05,
+            "MarketSpec.fee_frac",
+            "must be in [0, 0.05)",
+            self.fee_frac,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +164,7 @@ class AmmSpec:
 
     def __post_init__(self) -> None:
         for i, v in enumerate(self.liquidity_usd):
-            _positive(f"amm.liquidity_usd[{i}]", v)
+            _positive(f"AmmSpec.liquidity_usd[{i}]", v)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,38 +219,79 @@ class AgentsSpec:
     recalibrate: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_perp_traders", "n_borrowers", "n_suppliers", "n_liquidators",
-                     "n_arbitrageurs", "n_keepers", "borrower_max_loops"):
-            _require(getattr(self, name) >= 0, f"agents.{name}", "must be >= 0",
-                     getattr(self, name))
-        _require(self.liquidator_max_per_step >= 1, "agents.liquidator_max_per_step",
-                 "must be >= 1", self.liquidator_max_per_step)
+        for name in (
+            "n_perp_traders",
+            "n_borrowers",
+            "n_suppliers",
+            "n_liquidators",
+            "n_arbitrageurs",
+            "n_keepers",
+            "borrower_max_loops",
+        ):
+            _require(
+                getattr(self, name) >= 0, f"AgentsSpec.{name}", "must be >= 0", getattr(self, name)
+            )
+        _require(
+            self.liquidator_max_per_step >= 1,
+            "AgentsSpec.liquidator_max_per_step",
+            "must be >= 1",
+            self.liquidator_max_per_step,
+        )
         mix = self.trader_strategy_mix
-        _require(len(mix) == 3 and all(m >= 0 for m in mix) and abs(sum(mix) - 1.0) < 1e-9,
-                 "agents.trader_strategy_mix",
-                 "must be three non-negative fractions (trend, mean-reversion, noise) summing to 1",
-                 mix)
+        _require(
+            len(mix) == 3 and all(m >= 0 for m in mix) and abs(sum(mix) - 1.0) < 1e-9,
+            "AgentsSpec.trader_strategy_mix",
+            "must be three non-negative fractions (trend, mean-reversion, noise) summing to 1",
+            mix,
+        )
         lo_hi = self.borrower_target_ltv_range
-        _require(len(lo_hi) == 2 and 0.0 < lo_hi[0] <= lo_hi[1] <= 1.0,
-                 "agents.borrower_target_ltv_range", "must be (low, high) with 0 < low <= high <= 1",
-                 lo_hi)
-        for name in ("trader_multi_asset_frac", "borrower_loop_frac", "borrower_attentive_frac",
-                     "supplier_run_utilisation", "supplier_run_loss_frac"):
-            _frac(f"agents.{name}", getattr(self, name))
-        for name in ("trader_capital_median_usd", "borrower_capital_median_usd",
-                     "supplier_capital_median_usd", "liquidator_capital_median_usd",
-                     "arbitrageur_capital_usd", "trader_period_seconds", "borrower_period_seconds",
-                     "supplier_period_seconds", "keeper_period_seconds",
-                     "keeper_half_life_seconds", "liquidator_gas_units", "arbitrageur_gas_units"):
-            _positive(f"agents.{name}", getattr(self, name))
-        _require(self.trader_leverage_max >= 1.0, "agents.trader_leverage_max", "must be >= 1",
-                 self.trader_leverage_max)
+        _require(
+            len(lo_hi) == 2 and 0.0 < lo_hi[0] <= lo_hi[1] <= 1.0,
+            "AgentsSpec.borrower_target_ltv_range",
+            "must be (low, high) with 0 < low <= high <= 1",
+            lo_hi,
+        )
+        for name in (
+            "trader_multi_asset_frac",
+            "borrower_loop_frac",
+            "borrower_attentive_frac",
+            "supplier_run_utilisation",
+            "supplier_run_loss_frac",
+        ):
+            _frac(f"AgentsSpec.{name}", getattr(self, name))
+        for name in (
+            "trader_capital_median_usd",
+            "borrower_capital_median_usd",
+            "supplier_capital_median_usd",
+            "liquidator_capital_median_usd",
+            "arbitrageur_capital_usd",
+            "trader_period_seconds",
+            "borrower_period_seconds",
+            "supplier_period_seconds",
+            "keeper_period_seconds",
+            "keeper_half_life_seconds",
+            "liquidator_gas_units",
+            "arbitrageur_gas_units",
+        ):
+            _positive(f"AgentsSpec.{name}", getattr(self, name))
+        _require(
+            self.trader_leverage_max >= 1.0,
+            "AgentsSpec.trader_leverage_max",
+            "must be >= 1",
+            self.trader_leverage_max,
+        )
 
     @property
     def n_total(self) -> int:
         """Number of agents."""
-        return (self.n_perp_traders + self.n_borrowers + self.n_suppliers + self.n_liquidators
-                + self.n_arbitrageurs + self.n_keepers)
+        return (
+            self.n_perp_traders
+            + self.n_borrowers
+            + self.n_suppliers
+            + self.n_liquidators
+            + self.n_arbitrageurs
+            + self.n_keepers
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,30 +314,49 @@ class ScenarioSpec:
     check_conservation: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.steps >= 1, "scenario.steps", "must be >= 1", self.steps)
-        _require(1 <= self.step_seconds <= 86_400, "scenario.step_seconds",
-                 "must be in [1, 86400]", self.step_seconds)
+        _require(self.steps >= 1, "ScenarioSpec.steps", "must be >= 1", self.steps)
+        _require(
+            1 <= self.step_seconds <= 86_400,
+            "ScenarioSpec.step_seconds",
+            "must be in [1, 86400]",
+            self.step_seconds,
+        )
         n = len(self.market.assets)
-        _require(len(self.amm.liquidity_usd) == n, "scenario.amm.liquidity_usd",
-                 f"must have one value per market asset ({n})", self.amm.liquidity_usd)
-        _require(self.oracle_source in ("market", "amm"), "scenario.oracle_source",
-                 "must be 'market' (the reference market) or 'amm' (the on-chain pool)",
-                 self.oracle_source)
-        _positive("scenario.perp_vault_usd", self.perp_vault_usd)
-        _require(self.perp_insurance_fund_usd >= 0, "scenario.perp_insurance_fund_usd",
-                 "must be >= 0", self.perp_insurance_fund_usd)
+        _require(
+            len(self.amm.liquidity_usd) == n,
+            "ScenarioSpec.amm.liquidity_usd",
+            f"must have one value per market asset ({n})",
+            self.amm.liquidity_usd,
+        )
+        _require(
+            self.oracle_source in ("market", "amm"),
+            "ScenarioSpec.oracle_source",
+            "must be 'market' (the reference market) or 'amm' (the on-chain pool)",
+            self.oracle_source,
+        )
+        _positive("ScenarioSpec.perp_vault_usd", self.perp_vault_usd)
+        _require(
+            self.perp_insurance_fund_usd >= 0,
+            "ScenarioSpec.perp_insurance_fund_usd",
+            "must be >= 0",
+            self.perp_insurance_fund_usd,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VariantSpec:
-    """A named set of dotted-path overrides of the scenario (``"agents.recalibrate": True``)."""
+    """A named set of dotted-path overrides of the scenario (``"AgentsSpec.recalibrate": True``)."""
 
     name: str = "default"
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        _require(bool(self.name) and all(c.isalnum() or c in "-_" for c in self.name),
-                 "variants.name", "must be non-empty letters, digits, '-' or '_'", self.name)
+        _require(
+            bool(self.name) and all(c.isalnum() or c in "-_" for c in self.name),
+            "VariantSpec.name",
+            "must be non-empty letters, digits, '-' or '_'",
+            self.name,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,14 +376,23 @@ class ExperimentSpec:
     seed: int = 20_200_312
 
     def __post_init__(self) -> None:
-        _require(bool(self.name) and all(c.isalnum() or c in "-_" for c in self.name), "name",
-                 "must be non-empty letters, digits, '-' or '_'", self.name)
-        _require(self.replications >= 1, "replications", "must be >= 1", self.replications)
-        _require(self.seed >= 0, "seed", "must be >= 0", self.seed)
-        _require(len(self.variants) >= 1, "variants", "must have at least one variant",
-                 self.variants)
+        _require(
+            bool(self.name) and all(c.isalnum() or c in "-_" for c in self.name),
+            "name",
+            "must be non-empty letters, digits, '-' or '_'",
+            self.name,
+        )
+        _require(
+            self.replications >= 1, "ExperimentSpec.replications", "must be >= 1", self.replications
+        )
+        _require(self.seed >= 0, "ExperimentSpec.seed", "must be >= 0", self.seed)
+        _require(
+            len(self.variants) >= 1, "variants", "must have at least one variant", self.variants
+        )
         names = [v.name for v in self.variants]
-        _require(len(set(names)) == len(names), "variants", "names must be unique", names)
+        _require(
+            len(set(names)) == len(names), "ExperimentSpec.variants", "names must be unique", names
+        )
         for v in self.variants:  # fail before the run, with the variant's name in the message
             try:
                 apply_overrides(self.scenario, dict(v.overrides), prefix="scenario")

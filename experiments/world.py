@@ -68,22 +68,32 @@ def exogenous_paths(
         except (ValueError, KeyError) as e:
             raise SpecError("scenario.market.replay", str(e)) from None
         if replay.n_steps < spec.steps:
-            raise SpecError("scenario.steps", f"must be <= {replay.n_steps}, the length of replay "
-                            f"{m.replay!r} at {spec.step_seconds} s steps, got {spec.steps}")
+            raise SpecError(
+                "scenario.steps",
+                f"must be <= {replay.n_steps}, the length of replay "
+                f"{m.replay!r} at {spec.step_seconds} s steps, got {spec.steps}",
+            )
         initial = replay.initial_prices_usd
         log_returns = np.array(replay.log_returns[: spec.steps])
         if gas_name == "auto":
             gas_name = replay.gas or ""
     else:
-        common = {"vol_per_year": m.vol_annual, "drift_per_year": m.drift_annual,
-                  "correlation": corr_t}
+        common = {
+            "vol_per_year": m.vol_annual,
+            "drift_per_year": m.drift_annual,
+            "correlation": corr_t,
+        }
         if m.path_model == "gbm":
             params: object = GbmParams(**common)
         elif m.path_model == "garch_t":
             params = GarchParams(alpha=m.garch_alpha, beta=m.garch_beta, nu=m.garch_nu, **common)
         else:
-            params = MertonParams(jump_intensity_per_year=m.jump_intensity_per_year,
-                                  jump_mean=m.jump_mean, jump_vol=m.jump_vol, **common)
+            params = MertonParams(
+                jump_intensity_per_year=m.jump_intensity_per_year,
+                jump_mean=m.jump_mean,
+                jump_vol=m.jump_vol,
+                **common,
+            )
         initial = m.initial_prices_usd
         log_returns = generate_log_returns(
             rng, n_steps=spec.steps, step_seconds=spec.step_seconds, params=params
@@ -99,6 +109,5 @@ def exogenous_paths(
             gas = np.concatenate([gas, np.full(spec.steps - gas.size, gas[-1])])
         gas = gas[: spec.steps]
     else:
-        gas = synthetic_gas(log_returns, step_seconds=spec.step_seconds,
-                            params=spec.gas.synthetic)
+        gas = synthetic_gas(log_returns, step_seconds=spec.step_seconds, params=spec.gas.synthetic)
     return initial, log_returns, np.asarray(gas, dtype=float)

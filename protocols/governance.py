@@ -6,9 +6,11 @@ bounds, only within its per-update change limit and only after its minimum inter
 accepted change; an accepted change waits in a queue behind the time-lock and takes effect when
 :meth:`Governance.due` releases it. Every decision is an event with its reason.
 
-The guardrail shape follows Aave's risk stewards (DOMAIN.md F [S]: per-parameter ``maxPercentChange``
+The guardrail shape follows Aave's risk stewards (DOMAIN.md F [S]: per-parameter
+``maxPercentChange``
 and ``minDelay``) and the Compound/Aave timelocks; the defaults of a run are chosen for real-time
-recalibration (minutes, not days) and are parameters, because those are what protocol designers vary.
+recalibration (minutes, not days) and are parameters, because those are what protocol designers
+vary.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class GuardedParam:
             )
         if not self.max_change_frac > 0.0:
             raise ValueError(
-                f"GuardedParam({self.name}).max_change_frac: must be > 0, got {self.max_change_frac}"
+                f"GuardedParam({self.name}).max_change_frac: must be > 0, "
+                f"got {self.max_change_frac}"
             )
         if self.min_interval_seconds < 0.0:
             raise ValueError(
@@ -81,10 +84,20 @@ class GuardedParam:
 
 def _default_guards() -> tuple[GuardedParam, ...]:
     return (
-        GuardedParam(name="perp.mm_scale", min_value=0.5, max_value=5.0, max_change_frac=0.5,
-                     min_interval_seconds=1800.0),
-        GuardedParam(name="lending.ltv_scale", min_value=0.5, max_value=1.0, max_change_frac=0.1,
-                     min_interval_seconds=3600.0),
+        GuardedParam(
+            name="perp.mm_scale",
+            min_value=0.5,
+            max_value=5.0,
+            max_change_frac=0.5,
+            min_interval_seconds=1800.0,
+        ),
+        GuardedParam(
+            name="lending.ltv_scale",
+            min_value=0.5,
+            max_value=1.0,
+            max_change_frac=0.1,
+            min_interval_seconds=3600.0,
+        ),
     )
 
 
@@ -194,19 +207,26 @@ class Governance:
         if status is ProposalStatus.QUEUED:
             delay_steps = math.ceil(self.params.timelock_seconds / self.step_seconds)
             self._queue.append(
-                _Queued(proposal.param, proposal.value, proposal.step + delay_steps, proposal.keeper)
+                _Queued(
+                    proposal.param, proposal.value, proposal.step + delay_steps, proposal.keeper
+                )
             )
             self._pending[proposal.param] = proposal.value
             self._last_accepted_step[proposal.param] = proposal.step
             self.n_accepted += 1
             self.events.record(
-                EventKind.PROPOSAL_ACCEPTED, self.name, asset=proposal.param,
-                amount=proposal.value, detail=f"keeper={proposal.keeper}",
+                EventKind.PROPOSAL_ACCEPTED,
+                self.name,
+                asset=proposal.param,
+                amount=proposal.value,
+                detail=f"keeper={proposal.keeper}",
             )
         else:
             self.n_rejected += 1
             self.events.record(
-                EventKind.PROPOSAL_REJECTED, self.name, asset=proposal.param,
+                EventKind.PROPOSAL_REJECTED,
+                self.name,
+                asset=proposal.param,
                 amount=proposal.value if math.isfinite(proposal.value) else 0.0,
                 detail=f"{status.name} keeper={proposal.keeper}",
             )
@@ -248,7 +268,10 @@ class Governance:
             ):
                 self._pending.pop(q.param, None)
             self.events.record(
-                EventKind.PARAM_APPLIED, self.name, asset=q.param, amount=q.value,
+                EventKind.PARAM_APPLIED,
+                self.name,
+                asset=q.param,
+                amount=q.value,
                 detail=f"keeper={q.keeper}",
             )
             out.append((q.param, q.value))

@@ -165,7 +165,7 @@ class Ledger:
         )
 
     def burn(self, src: int, asset: int, amount: float, reason: str) -> float:
-        """Destroy ``amount`` units held by ``src``; recorded as a supply event. Returns the amount."""
+        """Destroy ``amount`` units of ``src`` (a recorded supply event); return the amount."""
         if amount < 0.0 or not math.isfinite(amount):
             raise LedgerError(f"burn amount must be finite and >= 0, got {amount!r}")
         row = self._balances[asset]

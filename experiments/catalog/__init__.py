@@ -18,4 +18,6 @@ def get(name: str) -> ExperimentSpec:
     try:
         return CATALOG[name]
     except KeyError:
-        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(CATALOG))}") from None
+        raise KeyError(
+            f"unknown experiment {name!r}; known: {', '.join(sorted(CATALOG))}"
+        ) from None

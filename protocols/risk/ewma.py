@@ -24,7 +24,8 @@ class EwmaForecaster:
     Notes
     -----
     For a return ``r`` observed over ``dt`` seconds the per-second variance is updated as
-    ``v <- lam(dt) v + (1 - lam(dt)) r^2 / dt`` with ``lam(dt) = 0.5 ** (dt / half_life)``, which keeps
+    ``v <- lam(dt) v + (1 - lam(dt)) r^2 / dt`` with ``lam(dt) = 0.5 ** (dt / half_life)``, which
+    keeps
     the half-life in wall-clock time whatever the sampling interval (DOMAIN.md C, intraday note).
     """
 
@@ -66,7 +67,7 @@ def vol_scaled_margin(
 ) -> float:
     """Scale of a margin calibrated at ``reference_vol_annual`` for today's forecast volatility.
 
-    ``m_t = m_static * sigma_hat / sigma_ref`` (DOMAIN.md G1: margin proportional to forecast sigma),
+    ``m_t = m_static * sigma_hat / sigma_ref`` (DOMAIN.md G1: margin proportional to the forecast),
     clamped to ``[floor, cap]``.
     """
     return min(cap, max(floor, forecast_vol_annual / reference_vol_annual))

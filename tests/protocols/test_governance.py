@@ -13,15 +13,24 @@ from protocols.governance import (
     ProposalStatus,
 )
 
-GUARD = GuardedParam(name="perp.mm_scale", min_value=0.5, max_value=5.0, max_change_frac=0.5,
-                     min_interval_seconds=600.0)
+GUARD = GuardedParam(
+    name="perp.mm_scale",
+    min_value=0.5,
+    max_value=5.0,
+    max_change_frac=0.5,
+    min_interval_seconds=600.0,
+)
 
 
 def make(timelock_seconds: float = 300.0) -> tuple[Governance, EventLog]:
     events = EventLog()
-    gov = Governance("gov", events, params=GovernanceParams(timelock_seconds=timelock_seconds,
-                                                            guards=(GUARD,)),
-                     step_seconds=60, initial_values={"perp.mm_scale": 1.0})
+    gov = Governance(
+        "gov",
+        events,
+        params=GovernanceParams(timelock_seconds=timelock_seconds, guards=(GUARD,)),
+        step_seconds=60,
+        initial_values={"perp.mm_scale": 1.0},
+    )
     gov.register_keeper("k1")
     return gov, events
 
@@ -86,8 +95,14 @@ def test_guarded_param_validation_names_field() -> None:
         GovernanceParams(timelock_seconds=-1.0)
 
 
-proposals = st.lists(st.tuples(st.integers(0, 5), st.one_of(st.floats(-1.0, 10.0), st.just(math.nan), st.just(math.inf)),
-                               st.sampled_from(["k1", "k1", "k2"])), max_size=60)
+proposals = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.one_of(st.floats(-1.0, 10.0), st.just(math.nan), st.just(math.inf)),
+        st.sampled_from(["k1", "k1", "k2"]),
+    ),
+    max_size=60,
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -67,7 +67,9 @@ def test_ledger_mints_and_burns_are_recorded_events() -> None:
     ledger.mint(a, eth, 5.0, "endowment")
     ledger.burn(a, eth, 2.0, "repay")
     assert [(e.step, e.holder, e.asset, e.amount, e.reason) for e in ledger.events] == [
-        (7, "h0", "ETH", 5.0, "endowment"), (7, "h0", "ETH", -2.0, "repay")]
+        (7, "h0", "ETH", 5.0, "endowment"),
+        (7, "h0", "ETH", -2.0, "repay"),
+    ]
     assert ledger.supply(eth) == 3.0
     ledger.check_conservation()
 
@@ -82,8 +84,13 @@ def test_ledger_check_conservation_detects_tampering() -> None:
 
 
 ops = st.lists(
-    st.tuples(st.sampled_from(["mint", "burn", "transfer"]), st.integers(0, 3), st.integers(0, 3),
-              st.integers(0, 1), st.floats(0.0, 1e9, allow_nan=False)),
+    st.tuples(
+        st.sampled_from(["mint", "burn", "transfer"]),
+        st.integers(0, 3),
+        st.integers(0, 3),
+        st.integers(0, 1),
+        st.floats(0.0, 1e9, allow_nan=False),
+    ),
     max_size=200,
 )
 

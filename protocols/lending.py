@@ -1,0 +1,650 @@
+"""An Aave-v3-style lending market: one debt asset (USDC), several collateral assets (DOMAIN.md A5).
+
+Tokens sit at two ledger holders: ``"<name>:pool"`` (supplied cash and all collateral) and
+``"<name>:treasury"`` (reserve-factor shares and liquidation protocol fees). Claims live in arrays:
+``collateral[n, k]`` and ``scaled_debt[n]`` (debt = scaled debt x borrow index). Suppliers hold the
+receipt token ``a<debt asset>`` as *scaled shares* (value = shares x liquidity index).
+
+Invariant: pool cash + total debt == receipt-share supply x liquidity index (to float tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocols.events import EventLog
+from protocols.ledger import Ledger, LedgerError
+from protocols.lending_params import LendingParams
+from protocols.margin.lending_kernels import (
+    available_borrows_usd,
+    find_liquidatable,
+    health_factors,
+    liquidation_amounts,
+)
+from protocols.types import EventKind, FixedPrice, PriceFeed, TxStatus
+
+__all__ = ["LendingMarket", "LiquidationResult"]
+
+SECONDS_PER_YEAR = 365 * 86400
+_REL_TOL = 1e-12  # relative slack for "all of it" comparisons between floats
+_BASE_UNIT_USD = 1e-8  # Aave's base currency has 8 decimals: less than this is zero value
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationResult:
+    """Outcome of :meth:`LendingMarket.liquidation_call` (amounts in token units)."""
+
+    status: TxStatus
+    debt_repaid: float = 0.0  # debt asset paid by the liquidator
+    collateral_seized: float = 0.0  # collateral sent to the liquidator (after the protocol fee)
+    protocol_fee: float = 0.0  # collateral sent to the treasury
+    bad_debt: float = 0.0  # debt written off because no collateral was left (v3.3 deficit)
+
+
+def _check_amount(amount: float, *, allow_inf: bool = False) -> None:
+    if math.isnan(amount) or amount < 0.0 or (math.isinf(amount) and not allow_inf):
+        raise ValueError(f"amount: must be finite and >= 0, got {amount!r}")
+
+
+class LendingMarket:
+    """A pooled lending market with Aave v3.3 liquidation rules.
+
+    Parameters
+    ----------
+    name
+        Protocol name; also prefixes its ledger holders.
+    ledger, events
+        The world's ledger and event log.
+    oracles
+        Price feed per asset symbol; every collateral asset needs one. The debt asset defaults to
+        ``FixedPrice(1.0)`` when absent.
+    params
+        :class:`~protocols.lending_params.LendingParams`.
+    step_seconds
+        Seconds per simulation step (interest accrues per step).
+    receipt_asset
+        Ledger symbol of the supply receipt token; default ``"a" + debt_asset``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        ledger: Ledger,
+        events: EventLog,
+        *,
+        oracles: Mapping[str, PriceFeed],
+        params: LendingParams,
+        step_seconds: int,
+        receipt_asset: str | None = None,
+    ) -> None:
+        if not isinstance(params, LendingParams):
+            raise ValueError(f"LendingMarket.params: must be LendingParams, got {params!r}")
+        if step_seconds <= 0:
+            raise ValueError(f"LendingMarket.step_seconds: must be > 0, got {step_seconds!r}")
+        missing = [a for a in params.collateral_assets if a not in oracles]
+        if missing:
+            raise ValueError(f"LendingMarket.oracles: must price all collateral, missing {missing}")
+        self.name = name
+        self.ledger = ledger
+        self.events = events
+        self.step_seconds = int(step_seconds)
+        self._debt_aid = ledger.asset_id(params.debt_asset)
+        self._coll_aids = tuple(ledger.asset_id(a) for a in params.collateral_assets)
+        self.receipt_asset = receipt = receipt_asset or f"a{params.debt_asset}"
+        if receipt in ledger.assets and ledger.supply(ledger.asset_id(receipt)):
+            raise ValueError(f"LendingMarket.receipt_asset: {receipt!r} is already in use")
+        self._receipt_aid = ledger.add_asset(receipt)
+        self.pool_holder = ledger.open_holder(f"{name}:pool")
+        self.treasury_holder = ledger.open_holder(f"{name}:treasury")
+        self._feeds = tuple(oracles[a] for a in params.collateral_assets)
+        self._debt_feed = oracles.get(params.debt_asset, FixedPrice(1.0))
+        self._coll_index = {a: j for j, a in enumerate(params.collateral_assets)}
+        k, cap = len(params.collateral), 64
+        self._collateral = np.zeros((cap, k))
+        self._scaled_debt = np.zeros(cap)
+        self._owner = np.zeros(cap, dtype=np.int64)
+        self._n = 0
+        self._borrow_index = 1.0
+        self._liquidity_index = 1.0
+        self._total_scaled_debt = 0.0
+        self._last_step = 0
+        self.bad_debt_total = 0.0  # cumulative USD written off
+        self.deficit_socialised_total = 0.0  # cumulative USD passed to suppliers (index cut)
+        self.liquidation_volume_total_usd = 0.0  # cumulative USD of debt repaid by liquidators
+        self._params = params
+        self._cache_params()
+
+    # ------------------------------------------------------------------ params
+    @property
+    def params(self) -> LendingParams:
+        """Current parameters; assign a new :class:`LendingParams` to recalibrate."""
+        return self._params
+
+    @params.setter
+    def params(self, new: LendingParams) -> None:
+        if not isinstance(new, LendingParams):
+            raise ValueError(f"LendingMarket.params: must be LendingParams, got {new!r}")
+        if (new.debt_asset, new.collateral_assets) != (
+            self._params.debt_asset,
+            self._params.collateral_assets,
+        ):
+            raise ValueError(
+                "LendingMarket.params: debt_asset and collateral assets (and order) must not change"
+            )
+        self._params = new
+        self._cache_params()
+
+    def _cache_params(self) -> None:
+        p = self._params
+        self._lt = np.array([c.liquidation_threshold for c in p.collateral])
+        self._ltv_eff = np.array([c.ltv * p.ltv_scale for c in p.collateral])
+
+    # ------------------------------------------------------------------ accounts
+    def open_account(self, owner_holder: int) -> int:
+        """Open an empty account owned by a ledger holder; returns the account id."""
+        if not 0 <= owner_holder < self.ledger.n_holders:
+            raise ValueError(f"owner_holder: must be a ledger holder id, got {owner_holder!r}")
+        if self._n == self._scaled_debt.shape[0]:
+            cap = 2 * self._n
+            self._collateral = np.concatenate([self._collateral, np.zeros_like(self._collateral)])
+            self._scaled_debt = np.concatenate([self._scaled_debt, np.zeros(cap - self._n)])
+            self._owner = np.concatenate([self._owner, np.zeros(cap - self._n, dtype=np.int64)])
+        a = self._n
+        self._owner[a] = owner_holder
+        self._n += 1
+        return a
+
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts opened."""
+        return self._n
+
+    def owner_of(self, account: int) -> int:
+        """Ledger holder that owns ``account``."""
+        return int(self._owner[account])
+
+    def _valid(self, account: int) -> bool:
+        return 0 <= account < self._n
+
+    def _col(self, asset: str) -> int:
+        try:
+            return self._coll_index[asset]
+        except KeyError:
+            raise ValueError(
+                f"asset: must be a collateral asset {tuple(self._coll_index)}, got {asset!r}"
+            ) from None
+
+    # ------------------------------------------------------------------ prices and reads
+    def _prices(self) -> np.ndarray:
+        return np.array([f.price_usd for f in self._feeds])
+
+    def _debt_price(self) -> float:
+        return float(self._debt_feed.price_usd)
+
+    def collateral_of(self, account: int, asset: str) -> float:
+        """Collateral of ``asset`` held by ``account`` (token units)."""
+        return float(self._collateral[account, self._col(asset)])
+
+    def debt_of(self, account: int) -> float:
+        """Debt of ``account`` in debt-asset units (interest included)."""
+        return float(self._scaled_debt[account] * self._borrow_index)
+
+    def account_value_usd(self, account: int) -> tuple[float, float]:
+        """``(collateral_usd, debt_usd)`` of one account at oracle prices."""
+        coll_usd = float(self._collateral[account] @ self._prices())
+        return coll_usd, self.debt_of(account) * self._debt_price()
+
+    def health_factors(self) -> np.ndarray:
+        """Health factor of every account (``inf`` where there is no debt), one kernel call."""
+        n = self._n
+        return health_factors(
+            self._collateral[:n],
+            self._prices(),
+            self._lt,
+            self._scaled_debt[:n],
+            self._borrow_index * self._debt_price(),
+        )
+
+    def health_factor(self, account: int) -> float:
+        """Health factor of one account."""
+        return float(
+            health_factors(
+                self._collateral[account : account + 1],
+                self._prices(),
+                self._lt,
+                self._scaled_debt[account : account + 1],
+                self._borrow_index * self._debt_price(),
+            )[0]
+        )
+
+    def available_borrows_usd(self) -> np.ndarray:
+        """Borrowing capacity left to every account (USD, LTV x ltv_scale), one kernel call."""
+        n = self._n
+        return available_borrows_usd(
+            self._collateral[:n],
+            self._prices(),
+            self._ltv_eff,
+            self._scaled_debt[:n],
+            self._borrow_index * self._debt_price(),
+        )
+
+    def liquidatable_accounts(self) -> np.ndarray:
+        """Ids of the accounts with ``HF < 1`` (ascending), one kernel call."""
+        n = self._n
+        return find_liquidatable(
+            self._collateral[:n],
+            self._prices(),
+            self._lt,
+            self._scaled_debt[:n],
+            self._borrow_index * self._debt_price(),
+        )
+
+    # ------------------------------------------------------------------ pool state
+    @property
+    def available_liquidity(self) -> float:
+        """Debt-asset cash in the pool."""
+        return self.ledger.balance(self.pool_holder, self._debt_aid)
+
+    @property
+    def total_debt(self) -> float:
+        """Total borrowed, interest included (debt-asset units)."""
+        return self._total_scaled_debt * self._borrow_index
+
+    @property
+    def total_shares(self) -> float:
+        """Receipt shares outstanding (suppliers and treasury)."""
+        return self.ledger.supply(self._receipt_aid)
+
+    @property
+    def total_supplied(self) -> float:
+        """Suppliers' claim: shares x liquidity index (debt-asset units)."""
+        return self.total_shares * self._liquidity_index
+
+    @property
+    def utilisation(self) -> float:
+        """Total debt / (cash + total debt); 0 for an empty pool."""
+        debt = self.total_debt
+        denom = self.available_liquidity + debt
+        return debt / denom if denom > 0.0 else 0.0
+
+    @property
+    def borrow_rate_per_year(self) -> float:
+        """Current borrow rate from the kinked curve."""
+        return self._params.rate.borrow_rate_per_year(self.utilisation)
+
+    @property
+    def supply_rate_per_year(self) -> float:
+        """Current supply rate: borrow rate x utilisation x (1 - reserve factor)."""
+        u = self.utilisation
+        return self._params.rate.borrow_rate_per_year(u) * u * (1.0 - self._params.reserve_factor)
+
+    @property
+    def liquidity_index(self) -> float:
+        """Debt-asset units per receipt share."""
+        return self._liquidity_index
+
+    @property
+    def borrow_index(self) -> float:
+        """Debt-asset units per unit of scaled debt."""
+        return self._borrow_index
+
+    @property
+    def share_price_usd(self) -> float:
+        """USD value of one receipt share."""
+        return self._liquidity_index * self._debt_price()
+
+    @property
+    def total_collateral_usd(self) -> float:
+        """USD value of all collateral held by the pool."""
+        bal = self.ledger.balance
+        return float(
+            sum(
+                bal(self.pool_holder, aid) * p
+                for aid, p in zip(self._coll_aids, self._prices(), strict=True)
+            )
+        )
+
+    # ------------------------------------------------------------------ interest
+    def accrue(self, step: int) -> None:
+        """Accrue interest from the last accrual to ``step`` (O(1)).
+
+        Notes
+        -----
+        Rate ``r`` from the curve at the current utilisation; ``x = r * dt / year``; the borrow
+        index grows by Aave's ``calculateCompoundedInterest`` ``1 + x + x^2/2 + x^3/6``. Interest
+        ``I`` on total debt is split: ``(1 - RF) I`` raises the liquidity index by
+        ``(1 - RF) I / S`` (S = all shares), ``RF I`` is minted to the treasury as shares at the
+        new index. Hence ``S' L' = S L + I`` exactly, which keeps the pool invariant.
+        """
+        dt_steps = step - self._last_step
+        if dt_steps <= 0:
+            return
+        self._last_step = step
+        debt = self.total_debt
+        if debt <= 0.0:
+            return
+        x = self.borrow_rate_per_year * dt_steps * self.step_seconds / SECONDS_PER_YEAR
+        growth = x + x * x / 2.0 + x * x * x / 6.0  # Aave v3 MathUtils.calculateCompoundedInterest
+        interest = debt * growth
+        self._borrow_index *= 1.0 + growth
+        shares = self.total_shares
+        rf = self._params.reserve_factor
+        if shares > 0.0:
+            self._liquidity_index += (1.0 - rf) * interest / shares
+            to_treasury = rf * interest
+        else:  # unreachable while the invariant holds (debt > 0 implies shares > 0)
+            to_treasury = interest
+        if to_treasury > 0.0:
+            self.ledger.mint(
+                self.treasury_holder,
+                self._receipt_aid,
+                to_treasury / self._liquidity_index,
+                "reserve factor",
+            )
+
+    # ------------------------------------------------------------------ suppliers
+    def supply(self, holder: int, amount: float) -> tuple[TxStatus, float]:
+        """Supply ``amount`` of the debt asset; mints ``amount / liquidity_index`` shares."""
+        _check_amount(amount)
+        if amount == 0.0:
+            return TxStatus.INVALID_AMOUNT, 0.0
+        if self._liquidity_index <= 0.0:  # every supplied unit was lost: the market is dead
+            return TxStatus.PAUSED, 0.0
+        try:
+            moved = self.ledger.transfer(holder, self.pool_holder, self._debt_aid, amount)
+        except LedgerError:
+            return TxStatus.INSUFFICIENT_BALANCE, 0.0
+        shares = moved / self._liquidity_index
+        self.ledger.mint(holder, self._receipt_aid, shares, "supply")
+        return TxStatus.OK, shares
+
+    def withdraw_supply(self, holder: int, shares: float) -> tuple[TxStatus, float]:
+        """Redeem receipt ``shares`` (``inf`` = all) for cash; partial when cash is short.
+
+        Returns ``(status, amount paid)``; ``INSUFFICIENT_LIQUIDITY`` on a partial redemption.
+        """
+        _check_amount(shares, allow_inf=True)
+        have = self.ledger.balance(holder, self._receipt_aid)
+        if math.isinf(shares):
+            shares = have
+        if shares == 0.0:
+            return TxStatus.INVALID_AMOUNT, 0.0
+        if shares > have * (1.0 + _REL_TOL):
+            return TxStatus.INSUFFICIENT_BALANCE, 0.0
+        shares = min(shares, have)
+        amount = shares * self._liquidity_index
+        cash = self.available_liquidity
+        status = TxStatus.OK
+        if amount > cash:
+            status = TxStatus.INSUFFICIENT_LIQUIDITY
+            if cash <= 0.0:
+                return status, 0.0
+            amount, shares = cash, cash / self._liquidity_index
+        self.ledger.burn(holder, self._receipt_aid, shares, "withdraw supply")
+        paid = self.ledger.transfer(self.pool_holder, holder, self._debt_aid, amount)
+        return status, paid
+
+    # ------------------------------------------------------------------ borrowers
+    def deposit(self, account: int, asset: str, amount: float) -> TxStatus:
+        """Move ``amount`` of collateral ``asset`` from the account owner to the pool."""
+        _check_amount(amount)
+        j = self._col(asset)
+        if not self._valid(account):
+            return TxStatus.UNKNOWN_ACCOUNT
+        if amount == 0.0:
+            return TxStatus.INVALID_AMOUNT
+        try:
+            moved = self.ledger.transfer(
+                int(self._owner[account]), self.pool_holder, self._coll_aids[j], amount
+            )
+        except LedgerError:
+            return TxStatus.INSUFFICIENT_BALANCE
+        self._collateral[account, j] += moved
+        return TxStatus.OK
+
+    def withdraw(self, account: int, asset: str, amount: float) -> TxStatus:
+        """Return collateral to the owner (``inf`` = all) unless the HF would fall below 1."""
+        _check_amount(amount, allow_inf=True)
+        j = self._col(asset)
+        if not self._valid(account):
+            return TxStatus.UNKNOWN_ACCOUNT
+        bal = float(self._collateral[account, j])
+        amount = bal if math.isinf(amount) else amount
+        if amount == 0.0:
+            return TxStatus.INVALID_AMOUNT
+        if amount > bal * (1.0 + _REL_TOL):
+            return TxStatus.INSUFFICIENT_BALANCE
+        amount = min(amount, bal)
+        debt_usd = self.debt_of(account) * self._debt_price()
+        if debt_usd > 0.0:
+            prices = self._prices()
+            adjusted = float(self._collateral[account] @ (prices * self._lt))
+            if adjusted - amount * prices[j] * self._lt[j] < debt_usd:
+                return TxStatus.HEALTH_TOO_LOW
+        owner = int(self._owner[account])
+        self.ledger.transfer(self.pool_holder, owner, self._coll_aids[j], amount)
+        self._collateral[account, j] = 0.0 if amount == bal else bal - amount
+        return TxStatus.OK
+
+    def borrow(self, account: int, amount: float) -> TxStatus:
+        """Borrow ``amount`` of the debt asset to the owner, within LTV x ltv_scale and cash."""
+        _check_amount(amount)
+        if not self._valid(account):
+            return TxStatus.UNKNOWN_ACCOUNT
+        if amount == 0.0:
+            return TxStatus.INVALID_AMOUNT
+        if amount > self.available_liquidity:
+            return TxStatus.INSUFFICIENT_LIQUIDITY
+        capacity_usd = float(self._collateral[account] @ (self._prices() * self._ltv_eff))
+        if (self.debt_of(account) + amount) * self._debt_price() > capacity_usd * (1.0 + _REL_TOL):
+            return TxStatus.HEALTH_TOO_LOW
+        self.ledger.transfer(self.pool_holder, int(self._owner[account]), self._debt_aid, amount)
+        scaled = amount / self._borrow_index
+        self._scaled_debt[account] += scaled
+        self._total_scaled_debt += scaled
+        return TxStatus.OK
+
+    def repay(self, account: int, amount: float) -> tuple[TxStatus, float]:
+        """Repay up to ``amount`` (``inf`` = all) from the owner; returns ``(status, repaid)``."""
+        _check_amount(amount, allow_inf=True)
+        if not self._valid(account):
+            return TxStatus.UNKNOWN_ACCOUNT, 0.0
+        debt = self.debt_of(account)
+        if amount == 0.0 or debt <= 0.0:
+            return TxStatus.INVALID_AMOUNT, 0.0
+        pay = min(amount, debt)
+        try:
+            paid = self.ledger.transfer(
+                int(self._owner[account]), self.pool_holder, self._debt_aid, pay
+            )
+        except LedgerError:
+            return TxStatus.INSUFFICIENT_BALANCE, 0.0
+        self._reduce_debt(account, paid, debt)
+        return TxStatus.OK, paid
+
+    def _reduce_debt(self, account: int, amount: float, debt: float) -> None:
+        """Remove ``amount`` of debt (all of it when within float slack of ``debt``)."""
+        old = float(self._scaled_debt[account])
+        if amount >= debt * (1.0 - _REL_TOL):
+            new = 0.0
+        else:
+            new = max(old - amount / self._borrow_index, 0.0)
+        self._scaled_debt[account] = new
+        self._total_scaled_debt = max(self._total_scaled_debt - (old - new), 0.0)
+
+    # ------------------------------------------------------------------ liquidation
+    def max_liquidatable_debt(self, account: int, collateral_asset: str | None = None) -> float:
+        """Most debt one liquidation may repay now (close-factor rules; 0 if ``HF >= 1``).
+
+        ``collateral_asset`` is the collateral to seize (Aave checks its value against the $2,000
+        threshold); ``None`` takes the account's largest collateral by value.
+
+        Notes
+        -----
+        Full debt, unless collateral >= $2,000 and debt >= $2,000 and HF > 0.95, in which case
+        ``close_factor`` x debt (Aave v3.3 ``executeLiquidationCall``, DOMAIN.md A5 [S]).
+        """
+        if not self._valid(account):
+            return 0.0
+        p = self._params
+        prices = self._prices()
+        debt = self.debt_of(account)
+        debt_usd = debt * self._debt_price()
+        values = self._collateral[account] * prices
+        if debt_usd <= 0.0 or float(values @ self._lt) >= debt_usd:
+            return 0.0
+        hf = float(values @ self._lt) / debt_usd
+        j = int(np.argmax(values)) if collateral_asset is None else self._col(collateral_asset)
+        if (
+            values[j] >= p.min_base_max_close_factor_usd
+            and debt_usd >= p.min_base_max_close_factor_usd
+            and hf > p.close_factor_hf_threshold
+        ):
+            return p.close_factor * debt
+        return debt
+
+    def largest_collateral(self, account: int) -> str | None:
+        """The collateral asset of ``account`` with the largest value at oracle prices, or None."""
+        if not self._valid(account):
+            return None
+        values = self._collateral[account] * self._prices()
+        j = int(np.argmax(values))
+        return self._params.collateral_assets[j] if values[j] > 0.0 else None
+
+    def preview_liquidation(
+        self, account: int, collateral_asset: str, debt_to_cover: float
+    ) -> float:
+        """Collateral a liquidator would receive (after the protocol fee) for repaying
+        ``min(debt_to_cover, max_liquidatable_debt)``; 0 if not liquidatable. Changes nothing."""
+        j = self._col(collateral_asset)
+        max_debt = self.max_liquidatable_debt(account, collateral_asset)
+        bal = float(self._collateral[account, j]) if self._valid(account) else 0.0
+        if max_debt <= 0.0 or bal <= 0.0 or debt_to_cover <= 0.0:
+            return 0.0
+        cp = self._params.collateral[j]
+        coll_total, _, fee = liquidation_amounts(
+            min(debt_to_cover, max_debt), bal, float(self._prices()[j]), self._debt_price(),
+            cp.liquidation_bonus, cp.liquidation_protocol_fee_frac,
+        )
+        return coll_total - fee
+
+    def liquidation_call(
+        self, liquidator_holder: int, account: int, collateral_asset: str, debt_to_cover: float
+    ) -> LiquidationResult:
+        """Repay part of an unhealthy account's debt for its collateral plus a bonus.
+
+        ``debt_to_cover`` is capped by :meth:`max_liquidatable_debt` (``inf`` = the maximum). A
+        partial liquidation that would leave less than ``min_leftover_usd`` of debt or of this
+        collateral is refused with ``INVALID_AMOUNT`` (Aave's ``MUST_NOT_LEAVE_DUST``). If no
+        collateral is left and debt remains, the rest is written off (see :meth:`_write_off`).
+        """
+        _check_amount(debt_to_cover, allow_inf=True)
+        j = self._col(collateral_asset)
+        if not self._valid(account):
+            return LiquidationResult(TxStatus.UNKNOWN_ACCOUNT)
+        if debt_to_cover == 0.0:
+            return LiquidationResult(TxStatus.INVALID_AMOUNT)
+        bal = float(self._collateral[account, j])
+        max_debt = self.max_liquidatable_debt(account, collateral_asset)
+        if max_debt <= 0.0 or bal <= 0.0:
+            return LiquidationResult(TxStatus.NOT_LIQUIDATABLE)
+        prices, p_debt = self._prices(), self._debt_price()
+        p_coll = float(prices[j])
+        cp = self._params.collateral[j]
+        debt = self.debt_of(account)
+        coll_total, repaid, fee = liquidation_amounts(
+            min(debt_to_cover, max_debt),
+            bal,
+            p_coll,
+            p_debt,
+            cp.liquidation_bonus,
+            cp.liquidation_protocol_fee_frac,
+        )
+        capped = coll_total >= bal
+        leftover_usd = self._params.min_leftover_usd
+        if (
+            repaid < debt
+            and not capped
+            and (
+                (debt - repaid) * p_debt < leftover_usd
+                or (bal - coll_total) * p_coll < leftover_usd
+            )
+        ):
+            return LiquidationResult(TxStatus.INVALID_AMOUNT)
+        try:
+            repaid = self.ledger.transfer(
+                liquidator_holder, self.pool_holder, self._debt_aid, repaid
+            )
+        except LedgerError:
+            return LiquidationResult(TxStatus.INSUFFICIENT_BALANCE)
+        self._collateral[account, j] = 0.0 if capped else bal - coll_total
+        if capped:
+            coll_total = bal
+        other_usd = float(self._collateral[account] @ prices)
+        self.ledger.transfer(
+            self.pool_holder, liquidator_holder, self._coll_aids[j], coll_total - fee
+        )
+        if fee > 0.0:
+            self.ledger.transfer(self.pool_holder, self.treasury_holder, self._coll_aids[j], fee)
+        deficit = 0.0
+        if other_usd < _BASE_UNIT_USD and repaid < debt * (1.0 - _REL_TOL):
+            deficit = debt - repaid  # v3.3: no collateral left, the rest of the debt is burned
+        self._reduce_debt(account, debt if deficit > 0.0 else repaid, debt)
+        self.liquidation_volume_total_usd += repaid * p_debt
+        self.events.record(
+            EventKind.LIQUIDATION,
+            self.name,
+            account=account,
+            asset=collateral_asset,
+            amount=coll_total,
+            value_usd=coll_total * p_coll,
+            detail=f"debt_repaid={repaid:.6f};protocol_fee={fee:.9g};liquidator={liquidator_holder}",
+        )
+        if deficit > 0.0:
+            self._write_off(account, deficit, p_debt)
+        return LiquidationResult(TxStatus.OK, repaid, coll_total - fee, fee, deficit)
+
+    def _write_off(self, account: int, deficit: float, p_debt: float) -> None:
+        """Cover a deficit from the treasury's receipt shares, then cut the liquidity index.
+
+        Notes
+        -----
+        Aave v3.3 books the burned debt as the reserve ``deficit`` and covers it by burning treasury
+        aTokens (``eliminateReserveDeficit``). Here the reserve (treasury shares) pays first, at the
+        current index; the uncovered rest ``R`` is socialised: ``L' = L - R / S`` over all remaining
+        shares ``S``, so each supplier loses pro rata. Both steps keep ``cash + debt == S L``.
+        """
+        index = self._liquidity_index
+        treasury_shares = self.ledger.balance(self.treasury_holder, self._receipt_aid)
+        burn_shares = min(treasury_shares, deficit / index)
+        if burn_shares > 0.0:
+            self.ledger.burn(self.treasury_holder, self._receipt_aid, burn_shares, "bad debt")
+        covered = burn_shares * index
+        self.bad_debt_total += deficit * p_debt
+        self.events.record(
+            EventKind.BAD_DEBT,
+            self.name,
+            account=account,
+            asset=self._params.debt_asset,
+            amount=deficit,
+            value_usd=deficit * p_debt,
+            detail=f"reserve_covered={covered:.6f}",
+        )
+        rest = deficit - covered
+        shares = self.total_shares
+        if rest > deficit * _REL_TOL and shares > 0.0:
+            self._liquidity_index = max(index - rest / shares, 0.0)
+            self.deficit_socialised_total += rest * p_debt
+            self.events.record(
+                EventKind.SOCIALISED_LOSS,
+                self.name,
+                account=account,
+                asset=self._params.debt_asset,
+                amount=rest,
+                value_usd=rest * p_debt,
+                detail=f"index_cut_frac={1.0 - self._liquidity_index / index:.9g}",
+            )
