@@ -84,9 +84,9 @@ class Keeper(Participant):
         ratio = self.vol_ratio()
         for param, target in (("perp.mm_scale", ratio), ("lending.ltv_scale", 1.0 / ratio)):
             guard = gov.params.guard(param)
-            if guard is None:
+            if guard is None or model.steps < gov.next_allowed_step(param):
                 continue
-            current = gov.value(param)
+            current = gov.latest(param)
             # Step toward the target inside the change limit: a rate-limited guardrail is a
             # constraint the keeper plans around, not one it crashes into.
             lo = current * (1.0 - guard.max_change_frac)

@@ -59,7 +59,8 @@ class Liquidator(Participant):
         self.n_liquidations = 0
 
     def liquidate(self, flagged: np.ndarray) -> None:
-        """Try the flagged accounts in a random order, up to ``max_per_step`` successes."""
+        """Try the flagged accounts, largest debt first (the most profitable), up to
+        ``max_per_step`` successes in at most ``4 * max_per_step`` attempts (a bot's budget)."""
         if flagged.size == 0:
             return
         model = self.model
@@ -67,7 +68,8 @@ class Liquidator(Participant):
         stable = ledger.asset_id(model.stable_asset)
         gas_usd = model.gas_cost_usd(self.gas_units)
         done = 0
-        for account in model.rng.permutation(flagged):
+        candidates = flagged[np.argsort(-self.lending.debts()[flagged], kind="stable")]
+        for account in candidates[: 4 * self.max_per_step]:
             if done >= self.max_per_step:
                 break
             cash = ledger.balance(self.wallet, stable)

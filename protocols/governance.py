@@ -201,6 +201,20 @@ class Governance:
         """Effective value of ``param``."""
         return self._values[param]
 
+    def latest(self, param: str) -> float:
+        """The value the next proposal is measured against: the last accepted (maybe still
+        time-locked) value, else the effective one."""
+        return self._pending.get(param, self._values[param])
+
+    def next_allowed_step(self, param: str) -> int:
+        """First step at which a new proposal for ``param`` passes the minimum interval (public
+        on-chain state: a keeper reads it before spending gas)."""
+        guard = self.params.guard(param)
+        last = self._last_accepted_step.get(param)
+        if guard is None or last is None:
+            return 0
+        return last + math.ceil(guard.min_interval_seconds / self.step_seconds)
+
     def propose(self, proposal: Proposal) -> ProposalStatus:
         """Check a proposal against the guardrails; queue it behind the time-lock if it passes."""
         status = self._check(proposal)

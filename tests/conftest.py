@@ -23,8 +23,13 @@ def small(name: str, steps: int, **overrides) -> ExperimentSpec:
     spec = catalog.get(name)
     return apply_overrides(
         spec,
-        {**SMALL_AGENTS, "scenario.steps": steps, "replications": 1,
-         "scenario.check_conservation": True, **overrides},
+        {
+            **SMALL_AGENTS,
+            "scenario.steps": steps,
+            "replications": 1,
+            "scenario.check_conservation": True,
+            **overrides,
+        },
     )
 
 

@@ -28,8 +28,8 @@ SPEC = ExperimentSpec(
         market=MarketSpec(
             path_model="replay",
             replay="eth-2020-03-12",
-            # 2020 books were thinner than today's: a tenth of the default depth [R]
-            impact_depth_usd=(1.0e8, 3.0e8),
+            # 2020 books were thinner than today's: half the default depth [R]
+            impact_depth_usd=(1.0e9, 2.0e9),
         ),
         # On-chain liquidity in March 2020 was a fraction of today's (Uniswap v2 launched in May
         # 2020; Maker's keepers sold into Uniswap v1 and Oasis) [R]

@@ -89,8 +89,13 @@ def _correlation(obj: object, n: int) -> tuple[tuple[float, ...], ...]:
     rule = "symmetric positive definite with unit diagonal"
     _require(bool(np.all(np.isfinite(c))), cls, "correlation", rule, c.tolist())
     _require(bool(np.allclose(c, c.T, rtol=0.0, atol=1e-12)), cls, "correlation", rule, c.tolist())
-    _require(bool(np.allclose(np.diag(c), 1.0, rtol=0.0, atol=1e-12)), cls, "correlation", rule,
-             c.tolist())
+    _require(
+        bool(np.allclose(np.diag(c), 1.0, rtol=0.0, atol=1e-12)),
+        cls,
+        "correlation",
+        rule,
+        c.tolist(),
+    )
     _require(bool(np.linalg.eigvalsh(c).min() > 1e-10), cls, "correlation", rule, c.tolist())
     out = tuple(tuple(float(x) for x in row) for row in c)
     object.__setattr__(obj, "correlation", out)
@@ -133,8 +138,11 @@ class GbmParams:
     correlation: Correlation = None
 
     def __post_init__(self) -> None:
-        n = _n_assets("GbmParams", {"vol_per_year": self.vol_per_year,
-                                    "drift_per_year": self.drift_per_year}, self.correlation)
+        n = _n_assets(
+            "GbmParams",
+            {"vol_per_year": self.vol_per_year, "drift_per_year": self.drift_per_year},
+            self.correlation,
+        )
         for v in _broadcast(self, "vol_per_year", n):
             _require(math.isfinite(v) and v >= 0.0, "GbmParams", "vol_per_year", ">= 0", v)
         for v in _broadcast(self, "drift_per_year", n):
@@ -206,8 +214,13 @@ class GarchParams:
             for v in getattr(self, name):
                 _require(math.isfinite(v) and v >= 0.0, cls, name, ">= 0", v)
         for a, b in zip(self.alpha, self.beta, strict=True):
-            _require(a + b < 1.0, cls, "beta", "such that alpha + beta < 1 (stationary variance)",
-                     f"alpha={a}, beta={b}")
+            _require(
+                a + b < 1.0,
+                cls,
+                "beta",
+                "such that alpha + beta < 1 (stationary variance)",
+                f"alpha={a}, beta={b}",
+            )
         for v in self.nu:
             _require(math.isfinite(v) and v > 2.0, cls, "nu", "finite and > 2", v)
         for v in self.drift_per_year:
@@ -226,8 +239,9 @@ class GarchParams:
         _check_call("GarchParams.for_step", 0, step_seconds)
         bar = min(GARCH_T_TABLE, key=lambda s: abs(math.log(s / step_seconds)))
         alpha, beta, nu = GARCH_T_TABLE[bar]
-        return cls(vol_per_year=vol_per_year, alpha=alpha, beta=beta, nu=nu,
-                   correlation=correlation)
+        return cls(
+            vol_per_year=vol_per_year, alpha=alpha, beta=beta, nu=nu, correlation=correlation
+        )
 
     def omega_per_step(self, step_seconds: int) -> np.ndarray:
         """Variance intercept per step: given ``omega``, or derived from ``vol_per_year``."""
@@ -332,7 +346,10 @@ def gbm_log_returns(
 
 @kernel
 def garch_recursion(
-    shocks: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
+    shocks: np.ndarray,
+    omega: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
     sigma2_0: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; twin in the tests
     """GARCH(1,1) filter: returns ``(eps, sigma2)``, both ``(n_steps, n_assets)``.
@@ -395,8 +412,10 @@ def merton_log_returns(
     count_shape = (n_steps, 1) if params.common_jumps else (n_steps, k)
     counts = rng.poisson(lam * dt, size=count_shape).astype(float)
     jump_z = rng.standard_normal((n_steps, k)) @ chol.T
-    jumps = counts * np.asarray(params.jump_mean) + np.sqrt(counts) * np.asarray(
-        params.jump_vol) * jump_z
+    jumps = (
+        counts * np.asarray(params.jump_mean)
+        + np.sqrt(counts) * np.asarray(params.jump_vol) * jump_z
+    )
     return drift + diffusion + jumps
 
 

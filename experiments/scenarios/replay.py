@@ -55,22 +55,42 @@ class _ReplaySpec:
     gas: str | None
 
 
-_DAY_2020 = _ReplaySpec("2020-03-12T00:00:00Z", "2020-03-13T00:00:00Z", {
-    "ETH": _Series("eth_usd_10min_2020-03-12.csv", 600),
-    "BTC": _Series("btc_usdt_1h_2020-03.csv", 3600),
-}, gas="gas-2020-03-12")
-_DAY_2021 = _ReplaySpec("2021-05-19T00:00:00Z", "2021-05-20T00:00:00Z", {
-    "ETH": _Series("eth_usd_10min_2021-05-19.csv", 600),
-    "BTC": _Series("btc_usdt_1h_2021-05.csv", 3600),
-}, gas="gas-2021-05-19")
-_MONTH_2020 = _ReplaySpec("2020-03-01T00:00:00Z", "2020-04-01T00:00:00Z", {
-    "ETH": _Series("eth_usdt_1h_2020-03.csv", 3600),
-    "BTC": _Series("btc_usdt_1h_2020-03.csv", 3600),
-}, gas=None)
-_MONTH_2021 = _ReplaySpec("2021-05-01T00:00:00Z", "2021-06-01T00:00:00Z", {
-    "ETH": _Series("eth_usdt_1h_2021-05.csv", 3600),
-    "BTC": _Series("btc_usdt_1h_2021-05.csv", 3600),
-}, gas=None)
+_DAY_2020 = _ReplaySpec(
+    "2020-03-12T00:00:00Z",
+    "2020-03-13T00:00:00Z",
+    {
+        "ETH": _Series("eth_usd_10min_2020-03-12.csv", 600),
+        "BTC": _Series("btc_usdt_1h_2020-03.csv", 3600),
+    },
+    gas="gas-2020-03-12",
+)
+_DAY_2021 = _ReplaySpec(
+    "2021-05-19T00:00:00Z",
+    "2021-05-20T00:00:00Z",
+    {
+        "ETH": _Series("eth_usd_10min_2021-05-19.csv", 600),
+        "BTC": _Series("btc_usdt_1h_2021-05.csv", 3600),
+    },
+    gas="gas-2021-05-19",
+)
+_MONTH_2020 = _ReplaySpec(
+    "2020-03-01T00:00:00Z",
+    "2020-04-01T00:00:00Z",
+    {
+        "ETH": _Series("eth_usdt_1h_2020-03.csv", 3600),
+        "BTC": _Series("btc_usdt_1h_2020-03.csv", 3600),
+    },
+    gas=None,
+)
+_MONTH_2021 = _ReplaySpec(
+    "2021-05-01T00:00:00Z",
+    "2021-06-01T00:00:00Z",
+    {
+        "ETH": _Series("eth_usdt_1h_2021-05.csv", 3600),
+        "BTC": _Series("btc_usdt_1h_2021-05.csv", 3600),
+    },
+    gas=None,
+)
 _REPLAYS: dict[str, _ReplaySpec] = {
     "eth-2020-03-12": _DAY_2020,
     "eth-2021-05-19": _DAY_2021,
@@ -79,8 +99,7 @@ _REPLAYS: dict[str, _ReplaySpec] = {
 }
 _GAS: dict[str, tuple[str, _Series]] = {
     "gas-2020-03-12": ("2020-03-12T00:00:00Z", _Series("gas_gwei_1min_2020-03-12.csv", 60)),
-    "gas-2020-03-12-10min": ("2020-03-12T00:00:00Z",
-                             _Series("gas_gwei_10min_2020-03-12.csv", 600)),
+    "gas-2020-03-12-10min": ("2020-03-12T00:00:00Z", _Series("gas_gwei_10min_2020-03-12.csv", 600)),
     "gas-2021-05-19": ("2021-05-19T00:00:00Z", _Series("gas_gwei_10min_2021-05-19.csv", 600)),
 }
 _GAS_DAY_SECONDS = 86_400
@@ -242,9 +261,14 @@ def load_replay(
         on_knot = knot_t[k] == times  # exact knot prices, no exp(log()) round-off
         prices[on_knot, j] = knot_p[k[on_knot]]
     return Replay(
-        name=name, assets=tuple(assets), step_seconds=int(step_seconds),
-        start_utc=spec.start_utc, times=_readonly(times), prices_usd=_readonly(prices),
-        log_returns=_readonly(np.diff(np.log(prices), axis=0)), gas=spec.gas,
+        name=name,
+        assets=tuple(assets),
+        step_seconds=int(step_seconds),
+        start_utc=spec.start_utc,
+        times=_readonly(times),
+        prices_usd=_readonly(prices),
+        log_returns=_readonly(np.diff(np.log(prices), axis=0)),
+        gas=spec.gas,
     )
 
 
@@ -319,8 +343,11 @@ class SyntheticGasParams:
             ("calm_vol_per_year", "> 0", self.calm_vol_per_year > 0.0),
             ("elasticity", ">= 0", self.elasticity >= 0.0),
             ("max_factor", ">= 1", self.max_factor >= 1.0),
-            ("horizon_seconds", "an integer > 0",
-             isinstance(self.horizon_seconds, int) and self.horizon_seconds > 0),
+            (
+                "horizon_seconds",
+                "an integer > 0",
+                isinstance(self.horizon_seconds, int) and self.horizon_seconds > 0,
+            ),
             ("half_life_seconds", "> 0", self.half_life_seconds > 0.0),
         ):
             value = getattr(self, name)

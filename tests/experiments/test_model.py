@@ -15,8 +15,10 @@ from protocols.types import TxStatus
 
 @pytest.mark.parametrize("name", sorted(catalog.CATALOG))
 def test_catalog_entry_runs_a_few_steps_with_sane_outputs(name) -> None:
-    spec = apply_overrides(catalog.get(name), {"scenario.steps": 20, "replications": 1,
-                                               "scenario.check_conservation": True})
+    spec = apply_overrides(
+        catalog.get(name),
+        {"scenario.steps": 20, "replications": 1, "scenario.check_conservation": True},
+    )
     assert spec.scenario.agents.n_total >= 2000
     run = expand(spec)[0]
     result = run_one(run)
@@ -57,8 +59,12 @@ def test_same_seed_gives_identical_parquet(tmp_path, small_spec) -> None:
     b = run_experiment(spec, out_root=tmp_path / "b", progress=False, report=False)
     for name in ("runs.parquet", "steps.parquet", "events.parquet", "health.parquet"):
         assert (a.path / name).read_bytes() == (b.path / name).read_bytes(), name
-    c = run_experiment(apply_overrides(spec, {"seed": spec.seed + 1}),
-                       out_root=tmp_path / "c", progress=False, report=False)
+    c = run_experiment(
+        apply_overrides(spec, {"seed": spec.seed + 1}),
+        out_root=tmp_path / "c",
+        progress=False,
+        report=False,
+    )
     assert (a.path / "steps.parquet").read_bytes() != (c.path / "steps.parquet").read_bytes()
 
 
@@ -77,8 +83,12 @@ def test_agents_only_act_through_protocols_and_wake_on_their_clocks(small_spec) 
     model = EcosystemModel(spec, rng=np.random.SeedSequence(5))
     model.run()
     rec = model.recorder.frame()
-    n_scheduled = (spec.agents.n_perp_traders + spec.agents.n_borrowers
-                   + spec.agents.n_suppliers + spec.agents.n_keepers)
+    n_scheduled = (
+        spec.agents.n_perp_traders
+        + spec.agents.n_borrowers
+        + spec.agents.n_suppliers
+        + spec.agents.n_keepers
+    )
     # not every agent every step: traders wake hourly on average
     assert rec["agent_actions"].mean() < 0.2 * n_scheduled
     assert rec["agent_actions"].sum() == model.n_actions > 0
