@@ -94,7 +94,6 @@ class Keeper(Participant):
             value = vol_scaled_margin(
                 target, 1.0, floor=max(lo, guard.min_value), cap=min(hi, guard.max_value)
             )
-            value = round(value, 3)
             if abs(value / current - 1.0) <= self.deadband_frac:
                 continue
             status = gov.propose(Proposal(self.name, param, value, model.steps))

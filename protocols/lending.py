@@ -12,42 +12,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from protocols import lending_liquidation
 from protocols.events import EventLog
 from protocols.ledger import Ledger, LedgerError
+from protocols.lending_liquidation import _REL_TOL, LiquidationResult, _check_amount
 from protocols.lending_params import LendingParams
 from protocols.margin.lending_kernels import (
     available_borrows_usd,
     find_liquidatable,
     health_factors,
-    liquidation_amounts,
 )
-from protocols.types import EventKind, FixedPrice, PriceFeed, TxStatus
+from protocols.types import FixedPrice, PriceFeed, TxStatus
 
 __all__ = ["LendingMarket", "LiquidationResult"]
 
 SECONDS_PER_YEAR = 365 * 86400
-_REL_TOL = 1e-12  # relative slack for "all of it" comparisons between floats
-_BASE_UNIT_USD = 1e-8  # Aave's base currency has 8 decimals: less than this is zero value
-
-
-@dataclass(frozen=True, slots=True)
-class LiquidationResult:
-    """Outcome of :meth:`LendingMarket.liquidation_call` (amounts in token units)."""
-
-    status: TxStatus
-    debt_repaid: float = 0.0  # debt asset paid by the liquidator
-    collateral_seized: float = 0.0  # collateral sent to the liquidator (after the protocol fee)
-    protocol_fee: float = 0.0  # collateral sent to the treasury
-    bad_debt: float = 0.0  # debt written off because no collateral was left (v3.3 deficit)
-
-
-def _check_amount(amount: float, *, allow_inf: bool = False) -> None:
-    if math.isnan(amount) or amount < 0.0 or (math.isinf(amount) and not allow_inf):
-        raise ValueError(f"amount: must be finite and >= 0, got {amount!r}")
 
 
 class LendingMarket:
@@ -192,6 +174,10 @@ class LendingMarket:
     def debt_of(self, account: int) -> float:
         """Debt of ``account`` in debt-asset units (interest included)."""
         return float(self._scaled_debt[account] * self._borrow_index)
+
+    def debts(self) -> np.ndarray:
+        """Debt of every account, in units of the debt asset."""
+        return self._scaled_debt[: self._n] * self._borrow_index
 
     def account_value_usd(self, account: int) -> tuple[float, float]:
         """``(collateral_usd, debt_usd)`` of one account at oracle prices."""
@@ -477,174 +463,27 @@ class LendingMarket:
         self._total_scaled_debt = max(self._total_scaled_debt - (old - new), 0.0)
 
     # ------------------------------------------------------------------ liquidation
+    # Thin delegates: the rules, maths and sources live in protocols.lending_liquidation.
     def max_liquidatable_debt(self, account: int, collateral_asset: str | None = None) -> float:
-        """Most debt one liquidation may repay now (close-factor rules; 0 if ``HF >= 1``).
-
-        ``collateral_asset`` is the collateral to seize (Aave checks its value against the $2,000
-        threshold); ``None`` takes the account's largest collateral by value.
-
-        Notes
-        -----
-        Full debt, unless collateral >= $2,000 and debt >= $2,000 and HF > 0.95, in which case
-        ``close_factor`` x debt (Aave v3.3 ``executeLiquidationCall``, DOMAIN.md A5 [S]).
-        """
-        if not self._valid(account):
-            return 0.0
-        p = self._params
-        prices = self._prices()
-        debt = self.debt_of(account)
-        debt_usd = debt * self._debt_price()
-        values = self._collateral[account] * prices
-        if debt_usd <= 0.0 or float(values @ self._lt) >= debt_usd:
-            return 0.0
-        hf = float(values @ self._lt) / debt_usd
-        j = int(np.argmax(values)) if collateral_asset is None else self._col(collateral_asset)
-        if (
-            values[j] >= p.min_base_max_close_factor_usd
-            and debt_usd >= p.min_base_max_close_factor_usd
-            and hf > p.close_factor_hf_threshold
-        ):
-            return p.close_factor * debt
-        return debt
+        """Most debt one liquidation may repay now (close-factor rules; 0 if ``HF >= 1``)."""
+        return lending_liquidation.max_liquidatable_debt(self, account, collateral_asset)
 
     def largest_collateral(self, account: int) -> str | None:
         """The collateral asset of ``account`` with the largest value at oracle prices, or None."""
-        if not self._valid(account):
-            return None
-        values = self._collateral[account] * self._prices()
-        j = int(np.argmax(values))
-        return self._params.collateral_assets[j] if values[j] > 0.0 else None
+        return lending_liquidation.largest_collateral(self, account)
 
     def preview_liquidation(
         self, account: int, collateral_asset: str, debt_to_cover: float
     ) -> float:
-        """Collateral a liquidator would receive (after the protocol fee) for repaying
-        ``min(debt_to_cover, max_liquidatable_debt)``; 0 if not liquidatable. Changes nothing."""
-        j = self._col(collateral_asset)
-        max_debt = self.max_liquidatable_debt(account, collateral_asset)
-        bal = float(self._collateral[account, j]) if self._valid(account) else 0.0
-        if max_debt <= 0.0 or bal <= 0.0 or debt_to_cover <= 0.0:
-            return 0.0
-        cp = self._params.collateral[j]
-        coll_total, _, fee = liquidation_amounts(
-            min(debt_to_cover, max_debt), bal, float(self._prices()[j]), self._debt_price(),
-            cp.liquidation_bonus, cp.liquidation_protocol_fee_frac,
+        """Collateral a liquidator would receive (after the protocol fee); changes nothing."""
+        return lending_liquidation.preview_liquidation(
+            self, account, collateral_asset, debt_to_cover
         )
-        return coll_total - fee
 
     def liquidation_call(
         self, liquidator_holder: int, account: int, collateral_asset: str, debt_to_cover: float
     ) -> LiquidationResult:
-        """Repay part of an unhealthy account's debt for its collateral plus a bonus.
-
-        ``debt_to_cover`` is capped by :meth:`max_liquidatable_debt` (``inf`` = the maximum). A
-        partial liquidation that would leave less than ``min_leftover_usd`` of debt or of this
-        collateral is refused with ``INVALID_AMOUNT`` (Aave's ``MUST_NOT_LEAVE_DUST``). If no
-        collateral is left and debt remains, the rest is written off (see :meth:`_write_off`).
-        """
-        _check_amount(debt_to_cover, allow_inf=True)
-        j = self._col(collateral_asset)
-        if not self._valid(account):
-            return LiquidationResult(TxStatus.UNKNOWN_ACCOUNT)
-        if debt_to_cover == 0.0:
-            return LiquidationResult(TxStatus.INVALID_AMOUNT)
-        bal = float(self._collateral[account, j])
-        max_debt = self.max_liquidatable_debt(account, collateral_asset)
-        if max_debt <= 0.0 or bal <= 0.0:
-            return LiquidationResult(TxStatus.NOT_LIQUIDATABLE)
-        prices, p_debt = self._prices(), self._debt_price()
-        p_coll = float(prices[j])
-        cp = self._params.collateral[j]
-        debt = self.debt_of(account)
-        coll_total, repaid, fee = liquidation_amounts(
-            min(debt_to_cover, max_debt),
-            bal,
-            p_coll,
-            p_debt,
-            cp.liquidation_bonus,
-            cp.liquidation_protocol_fee_frac,
+        """Repay part of an unhealthy account's debt for its collateral plus a bonus."""
+        return lending_liquidation.liquidation_call(
+            self, liquidator_holder, account, collateral_asset, debt_to_cover
         )
-        capped = coll_total >= bal
-        leftover_usd = self._params.min_leftover_usd
-        if (
-            repaid < debt
-            and not capped
-            and (
-                (debt - repaid) * p_debt < leftover_usd
-                or (bal - coll_total) * p_coll < leftover_usd
-            )
-        ):
-            return LiquidationResult(TxStatus.INVALID_AMOUNT)
-        try:
-            repaid = self.ledger.transfer(
-                liquidator_holder, self.pool_holder, self._debt_aid, repaid
-            )
-        except LedgerError:
-            return LiquidationResult(TxStatus.INSUFFICIENT_BALANCE)
-        self._collateral[account, j] = 0.0 if capped else bal - coll_total
-        if capped:
-            coll_total = bal
-        other_usd = float(self._collateral[account] @ prices)
-        self.ledger.transfer(
-            self.pool_holder, liquidator_holder, self._coll_aids[j], coll_total - fee
-        )
-        if fee > 0.0:
-            self.ledger.transfer(self.pool_holder, self.treasury_holder, self._coll_aids[j], fee)
-        deficit = 0.0
-        if other_usd < _BASE_UNIT_USD and repaid < debt * (1.0 - _REL_TOL):
-            deficit = debt - repaid  # v3.3: no collateral left, the rest of the debt is burned
-        self._reduce_debt(account, debt if deficit > 0.0 else repaid, debt)
-        self.liquidation_volume_total_usd += repaid * p_debt
-        self.events.record(
-            EventKind.LIQUIDATION,
-            self.name,
-            account=account,
-            asset=collateral_asset,
-            amount=coll_total,
-            value_usd=coll_total * p_coll,
-            detail=f"debt_repaid={repaid:.6f};protocol_fee={fee:.9g};liquidator={liquidator_holder}",
-        )
-        if deficit > 0.0:
-            self._write_off(account, deficit, p_debt)
-        return LiquidationResult(TxStatus.OK, repaid, coll_total - fee, fee, deficit)
-
-    def _write_off(self, account: int, deficit: float, p_debt: float) -> None:
-        """Cover a deficit from the treasury's receipt shares, then cut the liquidity index.
-
-        Notes
-        -----
-        Aave v3.3 books the burned debt as the reserve ``deficit`` and covers it by burning treasury
-        aTokens (``eliminateReserveDeficit``). Here the reserve (treasury shares) pays first, at the
-        current index; the uncovered rest ``R`` is socialised: ``L' = L - R / S`` over all remaining
-        shares ``S``, so each supplier loses pro rata. Both steps keep ``cash + debt == S L``.
-        """
-        index = self._liquidity_index
-        treasury_shares = self.ledger.balance(self.treasury_holder, self._receipt_aid)
-        burn_shares = min(treasury_shares, deficit / index)
-        if burn_shares > 0.0:
-            self.ledger.burn(self.treasury_holder, self._receipt_aid, burn_shares, "bad debt")
-        covered = burn_shares * index
-        self.bad_debt_total += deficit * p_debt
-        self.events.record(
-            EventKind.BAD_DEBT,
-            self.name,
-            account=account,
-            asset=self._params.debt_asset,
-            amount=deficit,
-            value_usd=deficit * p_debt,
-            detail=f"reserve_covered={covered:.6f}",
-        )
-        rest = deficit - covered
-        shares = self.total_shares
-        if rest > deficit * _REL_TOL and shares > 0.0:
-            self._liquidity_index = max(index - rest / shares, 0.0)
-            self.deficit_socialised_total += rest * p_debt
-            self.events.record(
-                EventKind.SOCIALISED_LOSS,
-                self.name,
-                account=account,
-                asset=self._params.debt_asset,
-                amount=rest,
-                value_usd=rest * p_debt,
-                detail=f"index_cut_frac={1.0 - self._liquidity_index / index:.9g}",
-            )
