@@ -7,14 +7,14 @@ import os
 import pytest
 from hypothesis import settings
 
+from experiments import catalog
+from experiments.overrides import apply_overrides
+from experiments.spec import ExperimentSpec
+
 # CI explores the same examples on every run (reproducible); local runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from experiments import catalog
-from experiments.overrides import apply_overrides
-from experiments.spec import ExperimentSpec
 
 SMALL_AGENTS = {
     "scenario.agents.n_perp_traders": 120,
