@@ -138,20 +138,25 @@ class Ledger:
         An amount that exceeds the balance by no more than floating-point dust moves the whole
         balance. A real overdraft raises :class:`LedgerError` and changes nothing.
         """
+        amount = self._debit(src, asset, amount, "send")
+        self._balances[asset][dst] += amount
+        self.transfer_count += 1
+        return amount
+
+    def _debit(self, src: int, asset: int, amount: float, verb: str) -> float:
+        """Take ``amount`` from ``src`` (all of it if only dust short); raise on an overdraft."""
         if amount < 0.0 or not math.isfinite(amount):
-            raise LedgerError(f"transfer amount must be finite and >= 0, got {amount!r}")
+            raise LedgerError(f"{verb} amount must be finite and >= 0, got {amount!r}")
         row = self._balances[asset]
         have = row[src]
         if amount > have:
             if amount - have > _DUST_ABS + _DUST_REL * max(abs(have), abs(amount)):
                 raise LedgerError(
                     f"{self._holder_names[src]} holds {have:.12g} "
-                    f"{self.assets[asset]}, cannot send {amount:.12g}"
+                    f"{self.assets[asset]}, cannot {verb} {amount:.12g}"
                 )
             amount = have
         row[src] = have - amount
-        row[dst] += amount
-        self.transfer_count += 1
         return amount
 
     def mint(self, dst: int, asset: int, amount: float, reason: str) -> None:
@@ -166,18 +171,7 @@ class Ledger:
 
     def burn(self, src: int, asset: int, amount: float, reason: str) -> float:
         """Destroy ``amount`` units of ``src`` (a recorded supply event); return the amount."""
-        if amount < 0.0 or not math.isfinite(amount):
-            raise LedgerError(f"burn amount must be finite and >= 0, got {amount!r}")
-        row = self._balances[asset]
-        have = row[src]
-        if amount > have:
-            if amount - have > _DUST_ABS + _DUST_REL * max(abs(have), abs(amount)):
-                raise LedgerError(
-                    f"{self._holder_names[src]} holds {have:.12g} "
-                    f"{self.assets[asset]}, cannot burn {amount:.12g}"
-                )
-            amount = have
-        row[src] = have - amount
+        amount = self._debit(src, asset, amount, "burn")
         self._supply[asset] -= amount
         self.events.append(
             SupplyEvent(self.step, self._holder_names[src], self.assets[asset], -amount, reason)

@@ -44,9 +44,9 @@ def test_ledger_rejects_negative_and_nan_amounts() -> None:
     ledger, (a, b, *_) = make()
     usdc = ledger.asset_id("USDC")
     for bad in (-1.0, math.nan, math.inf):
-        with pytest.raises(LedgerError, match="finite and >= 0"):
+        with pytest.raises(LedgerError, match="amount must be finite and >= 0"):
             ledger.transfer(a, b, usdc, bad)
-        with pytest.raises(LedgerError, match="finite and >= 0"):
+        with pytest.raises(LedgerError, match="amount must be finite and >= 0"):
             ledger.mint(a, usdc, bad, "x")
 
 
