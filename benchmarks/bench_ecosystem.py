@@ -12,28 +12,30 @@ import resource
 import sys
 import time
 
-import numpy as np
-
 
 def main() -> int:
     """Run the benchmark and print its tables."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=20_240_101)
+    p.add_argument("--seed", type=int, default=None, help="root seed (default: the catalog's)")
     args = p.parse_args()
 
     t0 = time.perf_counter()
     from experiments import catalog
     from experiments.model import PHASES, EcosystemModel
     from experiments.overrides import apply_overrides
+    from experiments.runner import expand
 
-    spec = catalog.get("baseline").scenario
+    experiment = catalog.get("baseline")
     if args.steps:
-        spec = apply_overrides(spec, {"steps": args.steps}, prefix="scenario")
+        experiment = apply_overrides(experiment, {"scenario.steps": args.steps})
+    if args.seed is not None:
+        experiment = apply_overrides(experiment, {"seed": args.seed})
+    run = expand(experiment)[0]  # the same run (and seed) as `cascadelab run baseline`
     t_import = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    model = EcosystemModel(spec, rng=np.random.SeedSequence(args.seed), profile=True)
+    model = EcosystemModel(run.scenario, rng=run.seed, profile=True)
     t_build = time.perf_counter() - t1
     t2 = time.perf_counter()
     model.run()
