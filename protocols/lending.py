@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from protocols import lending_liquidation
+from protocols import lending_liquidation, lending_pool
 from protocols.events import EventLog
 from protocols.ledger import Ledger, LedgerError
 from protocols.lending_liquidation import _REL_TOL, LiquidationResult, _check_amount
@@ -28,8 +28,6 @@ from protocols.margin.lending_kernels import (
 from protocols.types import FixedPrice, PriceFeed, TxStatus
 
 __all__ = ["LendingMarket", "LiquidationResult"]
-
-SECONDS_PER_YEAR = 365 * 86400
 
 
 class LendingMarket:
@@ -184,50 +182,31 @@ class LendingMarket:
         coll_usd = float(self._collateral[account] @ self._prices())
         return coll_usd, self.debt_of(account) * self._debt_price()
 
-    def health_factors(self) -> np.ndarray:
-        """Health factor of every account (``inf`` where there is no debt), one kernel call."""
-        n = self._n
-        return health_factors(
-            self._collateral[:n],
+    def _kernel_args(self, rows: slice, thresholds: np.ndarray) -> tuple:
+        """(collateral, prices, thresholds, scaled debt, debt unit price) for the kernels."""
+        return (
+            self._collateral[rows],
             self._prices(),
-            self._lt,
-            self._scaled_debt[:n],
+            thresholds,
+            self._scaled_debt[rows],
             self._borrow_index * self._debt_price(),
         )
+
+    def health_factors(self) -> np.ndarray:
+        """Health factor of every account (``inf`` where there is no debt), one kernel call."""
+        return health_factors(*self._kernel_args(slice(0, self._n), self._lt))
 
     def health_factor(self, account: int) -> float:
         """Health factor of one account."""
-        return float(
-            health_factors(
-                self._collateral[account : account + 1],
-                self._prices(),
-                self._lt,
-                self._scaled_debt[account : account + 1],
-                self._borrow_index * self._debt_price(),
-            )[0]
-        )
+        return float(health_factors(*self._kernel_args(slice(account, account + 1), self._lt))[0])
 
     def available_borrows_usd(self) -> np.ndarray:
         """Borrowing capacity left to every account (USD, LTV x ltv_scale), one kernel call."""
-        n = self._n
-        return available_borrows_usd(
-            self._collateral[:n],
-            self._prices(),
-            self._ltv_eff,
-            self._scaled_debt[:n],
-            self._borrow_index * self._debt_price(),
-        )
+        return available_borrows_usd(*self._kernel_args(slice(0, self._n), self._ltv_eff))
 
     def liquidatable_accounts(self) -> np.ndarray:
         """Ids of the accounts with ``HF < 1`` (ascending), one kernel call."""
-        n = self._n
-        return find_liquidatable(
-            self._collateral[:n],
-            self._prices(),
-            self._lt,
-            self._scaled_debt[:n],
-            self._borrow_index * self._debt_price(),
-        )
+        return find_liquidatable(*self._kernel_args(slice(0, self._n), self._lt))
 
     # ------------------------------------------------------------------ pool state
     @property
@@ -294,85 +273,18 @@ class LendingMarket:
             )
         )
 
-    # ------------------------------------------------------------------ interest
+    # ------------------------------------------------------------------ interest and suppliers
     def accrue(self, step: int) -> None:
-        """Accrue interest from the last accrual to ``step`` (O(1)).
+        """Accrue interest up to ``step`` (see :func:`protocols.lending_pool.accrue`)."""
+        lending_pool.accrue(self, step)
 
-        Notes
-        -----
-        Rate ``r`` from the curve at the current utilisation; ``x = r * dt / year``; the borrow
-        index grows by Aave's ``calculateCompoundedInterest`` ``1 + x + x^2/2 + x^3/6``. Interest
-        ``I`` on total debt is split: ``(1 - RF) I`` raises the liquidity index by
-        ``(1 - RF) I / S`` (S = all shares), ``RF I`` is minted to the treasury as shares at the
-        new index. Hence ``S' L' = S L + I`` exactly, which keeps the pool invariant.
-        """
-        dt_steps = step - self._last_step
-        if dt_steps <= 0:
-            return
-        self._last_step = step
-        debt = self.total_debt
-        if debt <= 0.0:
-            return
-        x = self.borrow_rate_per_year * dt_steps * self.step_seconds / SECONDS_PER_YEAR
-        growth = x + x * x / 2.0 + x * x * x / 6.0  # Aave v3 MathUtils.calculateCompoundedInterest
-        interest = debt * growth
-        self._borrow_index *= 1.0 + growth
-        shares = self.total_shares
-        rf = self._params.reserve_factor
-        if shares > 0.0:
-            self._liquidity_index += (1.0 - rf) * interest / shares
-            to_treasury = rf * interest
-        else:  # unreachable while the invariant holds (debt > 0 implies shares > 0)
-            to_treasury = interest
-        if to_treasury > 0.0:
-            self.ledger.mint(
-                self.treasury_holder,
-                self._receipt_aid,
-                to_treasury / self._liquidity_index,
-                "reserve factor",
-            )
-
-    # ------------------------------------------------------------------ suppliers
     def supply(self, holder: int, amount: float) -> tuple[TxStatus, float]:
-        """Supply ``amount`` of the debt asset; mints ``amount / liquidity_index`` shares."""
-        _check_amount(amount)
-        if amount == 0.0:
-            return TxStatus.INVALID_AMOUNT, 0.0
-        if self._liquidity_index <= 0.0:  # every supplied unit was lost: the market is dead
-            return TxStatus.PAUSED, 0.0
-        try:
-            moved = self.ledger.transfer(holder, self.pool_holder, self._debt_aid, amount)
-        except LedgerError:
-            return TxStatus.INSUFFICIENT_BALANCE, 0.0
-        shares = moved / self._liquidity_index
-        self.ledger.mint(holder, self._receipt_aid, shares, "supply")
-        return TxStatus.OK, shares
+        """Supply the debt asset for receipt shares (see :func:`protocols.lending_pool.supply`)."""
+        return lending_pool.supply(self, holder, amount)
 
     def withdraw_supply(self, holder: int, shares: float) -> tuple[TxStatus, float]:
-        """Redeem receipt ``shares`` (``inf`` = all) for cash; partial when cash is short.
-
-        Returns ``(status, amount paid)``; ``INSUFFICIENT_LIQUIDITY`` on a partial redemption.
-        """
-        _check_amount(shares, allow_inf=True)
-        have = self.ledger.balance(holder, self._receipt_aid)
-        if math.isinf(shares):
-            shares = have
-        if shares == 0.0:
-            return TxStatus.INVALID_AMOUNT, 0.0
-        if shares > have * (1.0 + _REL_TOL):
-            return TxStatus.INSUFFICIENT_BALANCE, 0.0
-        shares = min(shares, have)
-        amount = shares * self._liquidity_index
-        cash = self.available_liquidity
-        status = TxStatus.OK
-        if amount > cash:
-            status = TxStatus.INSUFFICIENT_LIQUIDITY
-            if cash <= 0.0:
-                return status, 0.0
-            amount, shares = cash, cash / self._liquidity_index
-        self.ledger.burn(holder, self._receipt_aid, shares, "withdraw supply")
-        paid = self.ledger.transfer(self.pool_holder, holder, self._debt_aid, amount)
-        return status, paid
+        """Redeem receipt shares (see :func:`protocols.lending_pool.withdraw_supply`)."""
+        return lending_pool.withdraw_supply(self, holder, shares)
 
     # ------------------------------------------------------------------ borrowers
     def deposit(self, account: int, asset: str, amount: float) -> TxStatus:
