@@ -1,19 +1,25 @@
 """Numba kernels for option prices (Black-Scholes with continuous yield, Black-76).
 
 Scalar kernels here are the building blocks of every margin kernel that reprices options
-(scenario grids, expected shortfall); the vectorized price-and-Greeks kernels sit beside them.
-All prices are in USD per one unit of the underlying unless a name says ``_coin``.
+(scenario grids, expected shortfall); :func:`black76_prices` and :func:`bs_prices` are their
+one-pass array versions, and the price-and-Greeks kernels are in
+:mod:`protocols.margin.greek_kernels`. All prices are in USD per one unit of the underlying unless a
+name says ``_coin`` (Deribit's coin premium is the USD price divided by the forward).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from protocols.margin._jit import kernel
 
 __all__ = [
     "black76_price",
+    "black76_prices",
     "bs_price",
+    "bs_prices",
     "norm_cdf",
     "norm_pdf",
 ]
@@ -80,3 +86,30 @@ def bs_price(spot, strike, t_years, rate, div_yield, sigma, is_call):
     t = max(t_years, 0.0)
     forward = spot * math.exp((rate - div_yield) * t)
     return black76_price(forward, strike, t, sigma, math.exp(-rate * t), is_call)
+
+
+@kernel
+def black76_prices(forward, strike, t_years, sigma, discount, is_call):
+    """:func:`black76_price` over 1-D arrays of equal length ``n``; returns ``(n,)`` USD prices.
+
+    ``is_call`` is a boolean array; scalars broadcast with ``np.broadcast_to(x, n)``.
+    """
+    n = forward.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = black76_price(
+            forward[i], strike[i], t_years[i], sigma[i], discount[i], is_call[i]
+        )
+    return out
+
+
+@kernel
+def bs_prices(spot, strike, t_years, rate, div_yield, sigma, is_call):
+    """:func:`bs_price` over 1-D arrays of equal length ``n``; returns ``(n,)`` USD prices."""
+    n = spot.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = bs_price(
+            spot[i], strike[i], t_years[i], rate[i], div_yield[i], sigma[i], is_call[i]
+        )
+    return out
