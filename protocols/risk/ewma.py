@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["EwmaForecaster", "vol_scaled_margin"]
+__all__ = ["RISKMETRICS_HALF_LIFE_SECONDS", "EwmaForecaster", "vol_scaled_margin"]
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
+RISKMETRICS_HALF_LIFE_SECONDS = math.log(0.5) / math.log(0.94) * 86_400.0
+"""RiskMetrics' daily lambda = 0.94 as a wall-clock half-life: 11.2 days (DOMAIN.md C [S])."""
 
 
 class EwmaForecaster:
@@ -15,9 +17,9 @@ class EwmaForecaster:
     Parameters
     ----------
     half_life_seconds
-        Half-life of the weights in wall-clock time. RiskMetrics' daily lambda = 0.94 is a half-life
-        of 11.2 days (DOMAIN.md C [S]); a real-time risk keeper uses hours so that a crash shows up
-        within the crash.
+        Half-life of the weights in wall-clock time. The default is RiskMetrics' daily
+        lambda = 0.94, a half-life of 11.2 days (DOMAIN.md C [S]); a real-time risk keeper uses
+        hours so that a crash shows up within the crash.
     initial_vol_annual
         Annualised volatility the recursion starts from (RiskMetrics seeded it from history).
 
@@ -29,7 +31,12 @@ class EwmaForecaster:
     the half-life in wall-clock time whatever the sampling interval (DOMAIN.md C, intraday note).
     """
 
-    def __init__(self, *, half_life_seconds: float, initial_vol_annual: float) -> None:
+    def __init__(
+        self,
+        *,
+        initial_vol_annual: float,
+        half_life_seconds: float = RISKMETRICS_HALF_LIFE_SECONDS,
+    ) -> None:
         if not half_life_seconds > 0.0:
             raise ValueError(
                 f"EwmaForecaster.half_life_seconds: must be > 0, got {half_life_seconds}"

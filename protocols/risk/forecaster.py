@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from protocols.risk.ewma import SECONDS_PER_YEAR, EwmaForecaster
+from protocols.risk.garch import GarchForecaster
+from protocols.risk.har import har_forecaster
+from protocols.risk.ml import hgb_forecaster, ridge_forecaster
 
 __all__ = ["FORECASTERS", "SECONDS_PER_YEAR", "VolatilityForecaster", "make_forecaster"]
 
@@ -35,9 +38,22 @@ class VolatilityForecaster(Protocol):
 
 FORECASTERS: dict[str, Callable[..., VolatilityForecaster]] = {
     "ewma": EwmaForecaster,
+    "garch": GarchForecaster,
+    "har": har_forecaster,
+    "hgb": hgb_forecaster,
+    "ridge": ridge_forecaster,
 }
 """Forecaster factories by name. Each takes keyword arguments only; every factory accepts
-``initial_vol_annual`` (the volatility it starts from before it has seen data)."""
+``initial_vol_annual`` (the volatility it starts from before it has seen data) and works with its
+other arguments left at their defaults:
+
+- ``ewma``: RiskMetrics EWMA updated on every return (``half_life_seconds``, default 11.2 days);
+- ``garch``: hourly GARCH(1,1) (``asset="BTC"`` or ``"ETH"`` picks the shipped fit, or ``params``);
+- ``har``, ``ridge``, ``hgb``: models of the next 24 hours' log realised variance on hourly
+  features (shipped in ``protocols/risk/models``; fitted on BTC and ETH pooled).
+
+All but ``ewma`` update on an hourly clock built from the returns they are fed
+(:class:`protocols.risk.hourly.HourlyForecaster`)."""
 
 
 def make_forecaster(name: str, **kwargs: object) -> VolatilityForecaster:
