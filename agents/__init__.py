@@ -3,7 +3,8 @@
 from agents.arbitrageur import Arbitrageur
 from agents.base import Participant
 from agents.borrower import Borrower
-from agents.keeper import Keeper
+from agents.faulty_keeper import Fault, FaultyKeeper
+from agents.keeper import Keeper, KeeperParams
 from agents.liquidator import Liquidator
 from agents.supplier import Supplier
 from agents.trader import PerpTrader, Strategy
@@ -11,7 +12,10 @@ from agents.trader import PerpTrader, Strategy
 __all__ = [
     "Arbitrageur",
     "Borrower",
+    "Fault",
+    "FaultyKeeper",
     "Keeper",
+    "KeeperParams",
     "Liquidator",
     "Participant",
     "PerpTrader",

@@ -15,17 +15,18 @@ import numpy as np
 from agents import Keeper
 from contagion.graph import build_order, liquidation_venues, oracle_feeds
 from experiments.population import populate
+from experiments.recalibration import Recalibration, build_governance
 from experiments.recorder import StepRecorder
 from experiments.spec import ScenarioSpec
 from experiments.world import STABLE_ASSET, build_graph, exogenous_paths
 from protocols.amm import ConstantProductAMM
 from protocols.events import EventLog
-from protocols.governance import Governance
 from protocols.ledger import Ledger
 from protocols.lending import LendingMarket
 from protocols.market import ImpactParams, ReferenceMarket, ReferenceMarketParams
 from protocols.oracle import PriceOracle
 from protocols.perp import PerpExchange
+from protocols.risk.triggers import VenueSnapshot
 from protocols.types import FixedPrice
 
 __all__ = ["PHASES", "EcosystemModel"]
@@ -46,9 +47,10 @@ class EcosystemModel(mesa.Model):
     spec
         The scenario.
     rng
-        A ``SeedSequence`` (or an int). Two children are spawned: one for the exogenous price path,
-        one for the agents (Mesa's ``self.rng``/``self.random``), so variants of one replication
-        share the same path even when their agents act differently.
+        A ``SeedSequence`` (or an int). Its children 0, 1, 2 seed the exogenous price path, the
+        agents (Mesa's ``self.rng``/``self.random``) and the keepers' order, so variants of one
+        replication share the same path and agents even when their keepers act differently. The
+        children are derived, not spawned, so the caller's ``SeedSequence`` is not consumed.
     profile
         Accumulate wall time per step phase in :attr:`phase_seconds`.
     """
@@ -61,7 +63,11 @@ class EcosystemModel(mesa.Model):
         profile: bool = False,
     ) -> None:
         seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
-        path_seq, agent_seq = seq.spawn(2)
+        # derived, not spawned: spawn() would advance the caller's object, and every variant of a
+        # replication shares that object (a later variant would get other children)
+        path_seq, agent_seq, keeper_seq = (
+            np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, i)) for i in range(3)
+        )
         super().__init__(rng=np.random.default_rng(agent_seq))
         self.spec = spec
         self.step_seconds = spec.step_seconds
@@ -91,13 +97,7 @@ class EcosystemModel(mesa.Model):
         self.lending: LendingMarket = self.nodes["lending"]  # type: ignore[assignment]
         self.perp: PerpExchange = self.nodes["perp"]  # type: ignore[assignment]
 
-        self.governance = Governance(
-            "governance",
-            self.events,
-            params=spec.governance,
-            step_seconds=self.step_seconds,
-            initial_values={g.name: self._param_value(g.name) for g in spec.governance.guards},
-        )
+        self.governance = build_governance(self)
         self._signals = {a: [p, p] for a, p in self.initial_prices_usd.items()}
         self._fast = 0.5 ** (self.step_seconds / _FAST_HALF_LIFE_S)
         self._slow = 0.5 ** (self.step_seconds / _SLOW_HALF_LIFE_S)
@@ -105,6 +105,7 @@ class EcosystemModel(mesa.Model):
         self.liquidators: list = []
         self.arbitrageurs: list = []
         populate(self)
+        self.recalibration = Recalibration(self, np.random.default_rng(keeper_seq))
         self.recorder = StepRecorder(self.base_assets, spec.steps)
         self._health_end = self._health()
         self._lending_liq_usd = 0.0
@@ -195,7 +196,7 @@ class EcosystemModel(mesa.Model):
         # 4. protocols accrue; due governance changes take effect
         self.lending.accrue(t)
         self.perp.accrue(t)
-        for name, value in self.governance.due(t):
+        for name, value in self.recalibration.deliver(t):
             self._apply_param(name, value)
         if clock:
             marks.append(clock())
@@ -207,6 +208,7 @@ class EcosystemModel(mesa.Model):
                 agent.step()
                 self.schedule(agent, agent.next_delay_steps())
             self.n_actions += len(due)
+        self.recalibration.step_keepers()  # keepers watch every step (not counted as actions)
         if clock:
             marks.append(clock())
         # 6. margin engines: health, liquidations, insurance, ADL
@@ -317,12 +319,16 @@ class EcosystemModel(mesa.Model):
 
     def scenario_recalibrates(self) -> bool:
         """Whether keepers propose parameter changes in this run."""
-        return bool(self.spec.agents.recalibrate)
+        return self.spec.agents.recalibrate and self.spec.recalibration.policy != "static"
 
     @property
     def keepers(self) -> list[Keeper]:
-        """The keeper agents."""
-        return list(self.agents_by_type.get(Keeper, []))
+        """The keeper agents (honest and faulty)."""
+        return list(self.recalibration.keepers)
+
+    def venue_snapshot(self) -> VenueSnapshot:
+        """Public state of the perp venue this step (what keepers' triggers read)."""
+        return self.recalibration.snapshot()
 
 
 # ---------------------------------------------------------------------- builders (kind -> node)

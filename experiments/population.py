@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents import Arbitrageur, Borrower, Keeper, Liquidator, PerpTrader, Strategy, Supplier
+from agents import Arbitrageur, Borrower, Liquidator, PerpTrader, Strategy, Supplier
 
 if TYPE_CHECKING:
     from experiments.model import EcosystemModel
@@ -106,17 +106,7 @@ def populate(model: EcosystemModel) -> None:
                 min_profit_usd=spec.arbitrageur_min_profit_usd,
             )
         )
-    reference_vol = dict(zip(assets, model.spec.market.vol_annual, strict=True))
-    for _ in range(spec.n_keepers):
-        scheduled.append(
-            Keeper(
-                model,
-                period_seconds=spec.keeper_period_seconds,
-                half_life_seconds=spec.keeper_half_life_seconds,
-                reference_vol_annual=reference_vol,
-                propose=spec.recalibrate,
-            )
-        )
+    # keepers are created by experiments.recalibration, without drawing from model.rng
 
     # The opening positions pre-date step 0: let arbitrage re-align the AMMs with the reference
     # price once, then forget the order flow of the warm start (it is already in the start price).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from experiments.overrides import SpecError, apply_overrides
+from experiments.recalibration_spec import RecalibrationSpec
 from experiments.scenarios.replay import SyntheticGasParams
 from protocols.amm import AmmParams
 from protocols.governance import GovernanceParams
@@ -215,6 +216,9 @@ class AgentsSpec:
     arbitrageur_capital_usd: float = 10_000_000.0
     arbitrageur_gas_units: float = 150_000.0
     arbitrageur_min_profit_usd: float = 5.0
+    # honest keepers: they watch every step and run their policy every keeper_period_seconds (and
+    # on triggers); keeper_half_life_seconds is their EWMA forecaster's; recalibrate=False mutes
+    # them (they forecast, submit nothing). What they decide is ScenarioSpec.recalibration.
     n_keepers: int = 3
     keeper_period_seconds: float = 600.0
     keeper_half_life_seconds: float = 6 * 3600.0
@@ -298,7 +302,7 @@ class AgentsSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScenarioSpec:
-    """The world of one run: time, market, venues, agents, governance."""
+    """The world of one run: time, market, venues, agents, governance, recalibration."""
 
     steps: int = 10_080
     step_seconds: int = 60
@@ -311,6 +315,7 @@ class ScenarioSpec:
     perp_vault_usd: float = 300e6
     perp_insurance_fund_usd: float = 5e6
     governance: GovernanceParams = field(default_factory=GovernanceParams)
+    recalibration: RecalibrationSpec = field(default_factory=RecalibrationSpec)
     agents: AgentsSpec = field(default_factory=AgentsSpec)
     gas: GasSpec = field(default_factory=GasSpec)
     check_conservation: bool = False
@@ -347,7 +352,8 @@ class ScenarioSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VariantSpec:
-    """A named set of dotted-path overrides of the scenario (``"AgentsSpec.recalibrate": True``)."""
+    """A named set of dotted-path overrides of the scenario (``"recalibration.policy": "damping"``).
+    """
 
     name: str = "default"
     overrides: tuple[tuple[str, Any], ...] = ()

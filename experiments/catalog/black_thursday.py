@@ -20,7 +20,7 @@ SPEC = ExperimentSpec(
         "interpolated to one-minute steps) with the real gas-price series of that day; prices at "
         "the day's open (ETH ~$195, BTC ~$7,900). Variant 'static' keeps venue margins fixed; "
         "variant 'recalibrated' lets EWMA keepers propose volatility-scaled perp maintenance "
-        "margins and lending LTVs through guarded, time-locked governance."
+        "margins and lending LTVs (policy 'predictive') through guarded, time-locked governance."
     ),
     scenario=ScenarioSpec(
         steps=1_440,
@@ -35,11 +35,11 @@ SPEC = ExperimentSpec(
         # 2020; Maker's keepers sold into Uniswap v1 and Oasis) [R]
         amm=AmmSpec(liquidity_usd=(30e6, 15e6)),
         gas=GasSpec(replay="auto"),
-        agents=AgentsSpec(),
+        agents=AgentsSpec(recalibrate=True),
     ),
     variants=(
-        VariantSpec(name="static", overrides=(("agents.recalibrate", False),)),
-        VariantSpec(name="recalibrated", overrides=(("agents.recalibrate", True),)),
+        VariantSpec(name="static", overrides=(("recalibration.policy", "static"),)),
+        VariantSpec(name="recalibrated", overrides=(("recalibration.policy", "predictive"),)),
     ),
     replications=2,
     seed=20_200_312,
