@@ -115,6 +115,12 @@ def _cmd_list(_: argparse.Namespace) -> int:
             f"{s.agents.n_total} agents, variants: {variants}, replications: {spec.replications}"
         )
         print(f"{'':<{width}}  {spec.description}")
+    for name, sweep in catalog.SWEEPS.items():
+        axes = ", ".join(f"{a.field_path} ({len(a.values) or 'range'})" for a in sweep.axes)
+        scenarios = ", ".join(s.name for s in sweep.scenario_set)
+        print(f"{name:<{width}}  sweep ({sweep.mode}) of {axes} over {scenarios}, "
+              f"replications: {sweep.replications}")
+        print(f"{'':<{width}}  {sweep.description}")
     return 0
 
 
@@ -129,6 +135,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print()
     print(f"results: {result.path}  ({result.wall_time_s:.1f} s)")
     print(f"report:  {result.path / 'report.md'}")
+    return 0
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from experiments import forecasting as fc
+
+    data = Path(args.data) if args.data else fc.DATA_DIR
+    if not data.is_dir():
+        print(f"cascadelab: error: --data: {data} is not a folder", file=sys.stderr)
+        return 2
+    spec = fc.EvaluationSpec(refit_days=args.refit_days)
+    if args.action == "refit":
+        out = Path(args.out) if args.out else fc.MODELS_DIR
+        table = fc.refit(data_dir=data, out_dir=out, spec=spec)
+        print(f"models written to {out}; held-out (CoinGecko) losses of the refitted models:")
+    else:
+        table, _ = fc.evaluate(spec, data_dir=data)
+    print(fc.format_table(table))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import run_sweep
+    from experiments.sweep_file import build_sweep
+
+    sets: dict[str, Any] = {k: v for k, v in (("replications", args.replications),
+                            ("seed", args.seed), ("scenario.steps", args.steps)) if v is not None}
+    sets.update(parse_assignment(t) for t in args.set or [])
+    axes = {k: tuple(x.strip() for x in v.split(",") if x.strip())
+            for k, v in (parse_assignment(t) for t in args.axis or [])}
+    sweep = build_sweep(args.sweep, experiments=catalog.CATALOG, sweeps=catalog.SWEEPS,
+                        sets=sets, axes=axes)
+    result = run_sweep(sweep, out_root=Path(args.out), backend=args.backend,
+                       workers=args.workers, address=args.address, progress=not args.quiet,
+                       report=not args.no_report, retry_failed=args.retry_failed)
+    failed = int((result.runs["status"] != "ok").sum())
+    print(f"\n{len(result.runs)} runs ({failed} failed) in {result.wall_time_s:.1f} s")
+    print(f"results: {result.path}")
+    if not args.no_report:
+        text = (result.path / "report.md").read_text(encoding="utf-8")
+        print(text.split("## Recommendation\n\n", 1)[-1].split("\n\n", 1)[0])
+        print(f"report:  {result.path / 'report.md'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from experiments.governance_report import build_report
+
+    try:
+        path = build_report(Path(args.dir), risk_budget_usd=args.risk_budget_usd)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"cascadelab: error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
     return 0
 
 
@@ -151,6 +211,38 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results", help="results root (default: results)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
+    f = sub.add_parser(
+        "forecast", help="refit the shipped volatility models, or evaluate them walk-forward"
+    )
+    f.add_argument("action", choices=("refit", "evaluate"))
+    f.add_argument("--data", help="folder of the hourly files (default: the shipped data)")
+    f.add_argument("--out", help="refit: folder for the model files (default: the shipped ones)")
+    f.add_argument("--refit-days", type=int, default=90, help="walk-forward refit interval")
+    f.set_defaults(func=_cmd_forecast)
+    w = sub.add_parser("sweep", help="run a catalog sweep or a sweep FILE.toml (resumable)")
+    w.add_argument("sweep", help="catalog sweep name, or a FILE.toml")
+    w.add_argument("--backend", choices=("serial", "process", "ray"), default="process")
+    w.add_argument("--workers", type=int, help="processes or Ray CPUs (default: all cores)")
+    w.add_argument("--address", help="ray: join the cluster at ADDR (default: start a local one)")
+    w.add_argument("--replications", type=int, help="replications per setting and scenario")
+    w.add_argument("--seed", type=int, help="root seed")
+    w.add_argument("--steps", type=int, help="steps per run")
+    w.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a sweep field or a scenario field (repeatable), e.g. "
+                   "--set n_samples=16 --set agents.n_borrowers=100")
+    w.add_argument("--axis", action="append", metavar="PATH=V1,V2",
+                   help="replace or add an axis, e.g. --axis perp.mm_scale=1.0,2.0")
+    w.add_argument("--out", default="results", help="results root (default: results)")
+    w.add_argument("--retry-failed", action="store_true", help="re-run runs that failed")
+    w.add_argument("--no-report", action="store_true", help="skip the governance report")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=_cmd_sweep)
+    rep = sub.add_parser("report", help="rebuild report.md of a result folder from its files")
+    rep.add_argument("dir", help="a result folder (results/<name>/<hash>)")
+    rep.add_argument("--risk-budget-usd", type=float,
+                     help="sweeps: largest acceptable ES99 of bad debt (default: 10%% of the "
+                     "insurance fund)")
+    rep.set_defaults(func=_cmd_report)
     return p
 
 

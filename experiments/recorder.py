@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["StepRecorder", "step_columns"]
+__all__ = ["MARGIN_COLUMNS", "StepRecorder", "step_columns"]
+
+# Perp margin totals over all accounts, recorded after each step (StepRecorder.record_margin): what
+# capital efficiency and the procyclicality of margins are measured from (experiments/metrics.py).
+MARGIN_COLUMNS = ("perp_maintenance_margin_usd", "perp_initial_margin_usd", "perp_notional_usd")
 
 
 def step_columns(assets: tuple[str, ...]) -> list[str]:
@@ -41,6 +45,7 @@ def step_columns(assets: tuple[str, ...]) -> list[str]:
         "liquidation_volume_usd",
         "bad_debt_usd",
         "agent_actions",
+        *MARGIN_COLUMNS,
     ]
     return cols
 
@@ -63,6 +68,15 @@ class StepRecorder:
         df = pd.DataFrame({c: self.data[c][:n] for c in self.columns})
         df.insert(0, "step", np.arange(1, n + 1, dtype=np.int64))
         return df
+
+    def record_margin(
+        self, step: int, *, maintenance_usd: float, initial_usd: float, notional_usd: float
+    ) -> None:
+        """Record the perp margin totals of ``step`` (1-based): sums over all accounts, USD."""
+        i = step - 1
+        self.data["perp_maintenance_margin_usd"][i] = maintenance_usd
+        self.data["perp_initial_margin_usd"][i] = initial_usd
+        self.data["perp_notional_usd"][i] = notional_usd
 
     def offer_worst(
         self,

@@ -1,37 +1,75 @@
-"""Expand an experiment into self-contained runs, run them, and write the results folder.
+"""Expand an experiment into self-contained runs, execute them on a backend, write the results.
 
 ``run_one(RunSpec) -> RunResult`` is pure and picklable (the unit a parallel backend ships);
-``run_experiment`` runs every unit serially and writes ``results/<experiment>/<spec-hash>/``.
+``execute_run`` wraps it so that a run that raises is recorded, not lost. :func:`execute` runs a
+list of runs on a backend (experiments/backends.py), writes each finished run as a part as soon as
+it arrives, skips runs an earlier, stopped invocation already finished, and consolidates the
+parts into ``runs/steps/events/health.parquet``. ``run_experiment`` does that for a catalog
+experiment (``cascadelab run``); experiments/sweep.py does it for a sweep.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from experiments.metrics import margin_totals, run_outcomes
 from experiments.model import EcosystemModel
-from experiments.report import write_report
 from experiments.spec import ExperimentSpec, ScenarioSpec, spec_to_dict
-from experiments.store import result_dir, spec_hash, write_manifest, write_table
+from experiments.store import (
+    RUNS_FILE,
+    consolidate_parts,
+    finished_parts,
+    read_manifest,
+    read_table,
+    remove_parts,
+    result_dir,
+    spec_hash,
+    write_manifest,
+    write_part,
+)
 from protocols.events import EVENT_COLUMNS
 
-__all__ = ["ExperimentResult", "RunResult", "RunSpec", "expand", "run_experiment", "run_one"]
+__all__ = [
+    "ExecutionSummary",
+    "ExperimentResult",
+    "RunResult",
+    "RunSpec",
+    "execute",
+    "execute_run",
+    "expand",
+    "finish",
+    "run_experiment",
+    "run_one",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
-    """One run: a fully resolved scenario, its identity and its own seed."""
+    """One run: a fully resolved scenario, its identity and its own seed.
+
+    ``design`` holds extra columns of the run's row in runs.parquet, in order (a sweep's setting,
+    scenario and parameter values: the run's row of the design table).
+    """
 
     experiment: str
     variant: str
     replication: int
     scenario: ScenarioSpec
     seed: np.random.SeedSequence
+    design: tuple[tuple[str, Any], ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -41,12 +79,14 @@ class RunSpec:
 
 @dataclass(slots=True)
 class RunResult:
-    """Tables of one run (rows of the experiment's Parquet files)."""
+    """Tables of one run (rows of the experiment's Parquet files) and where and how long it ran."""
 
     run: dict
     steps: pd.DataFrame
     events: pd.DataFrame
     health: pd.DataFrame
+    wall_time_s: float = 0.0
+    worker: str = ""
 
 
 @dataclass(slots=True)
@@ -56,6 +96,18 @@ class ExperimentResult:
     path: Path
     runs: pd.DataFrame
     wall_time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSummary:
+    """What :func:`execute` did: runs executed now, skipped as already finished, failed."""
+
+    n_runs: int
+    n_executed: int
+    n_skipped: int
+    n_failed: int
+    wall_time_s: float
+    already_complete: bool = False
 
 
 def expand(spec: ExperimentSpec) -> list[RunSpec]:
@@ -69,43 +121,14 @@ def expand(spec: ExperimentSpec) -> list[RunSpec]:
     return runs
 
 
-def _max_drawdown(prices: np.ndarray) -> float:
-    if prices.size == 0:
-        return 0.0
-    peak = np.maximum.accumulate(prices)
-    return float(np.max(1.0 - prices / peak))
+def _identity(run: RunSpec) -> dict:
+    return {"run_id": run.run_id, "variant": run.variant, "replication": run.replication}
 
 
-def _outcomes(model: EcosystemModel, steps: pd.DataFrame, events: pd.DataFrame) -> dict:
-    lending, perp, gov = model.lending, model.perp, model.governance
-    liq = steps["liquidation_volume_usd"].to_numpy()
-    start = model.insurance_start_usd
-    out = {
-        "bad_debt_usd": lending.bad_debt_total + perp.bad_debt_total,
-        "lending_bad_debt_usd": lending.bad_debt_total,
-        "perp_bad_debt_usd": perp.bad_debt_total,
-        "socialised_loss_usd": lending.deficit_socialised_total,
-        "liquidation_volume_usd": float(liq.sum()),
-        "lending_liquidation_volume_usd": float(steps["lending_liquidation_volume_usd"].sum()),
-        "perp_liquidation_volume_usd": float(steps["perp_liquidation_volume_usd"].sum()),
-        "n_liquidations": int((events["kind"] == "LIQUIDATION").sum()) if len(events) else 0,
-        "adl_volume_usd": perp.adl_volume_total,
-        "insurance_fund_start_usd": start,
-        "insurance_fund_min_usd": model.insurance_min_usd,
-        "insurance_drawdown_frac": (start - model.insurance_min_usd) / start if start > 0 else 0.0,
-    }
-    for a in model.base_assets:
-        out[f"max_price_drawdown_frac_{a}"] = _max_drawdown(steps[f"ref_price_usd_{a}"].to_numpy())
-    out["worst_step"] = int(model.recorder.worst_step)
-    out["proposals_accepted"] = gov.n_accepted
-    out["proposals_rejected"] = gov.n_rejected
-    mm = steps["perp_mm_scale"].to_numpy()
-    out["mean_mm_scale"] = float(mm.mean()) if mm.size else float("nan")
-    out["max_mm_scale"] = float(mm.max()) if mm.size else float("nan")
-    out["agent_actions"] = int(model.n_actions)
-    out["n_agents"] = len(model.agents)
-    out["min_lending_hf"] = float(np.nanmin(steps["lending_min_hf"])) if len(steps) else np.nan
-    return out
+def _with_identity(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    for i, (k, v) in enumerate(ident.items()):
+        df.insert(i, k, v)
+    return df
 
 
 def run_one(
@@ -113,29 +136,223 @@ def run_one(
 ) -> RunResult:
     """Build the world of ``run``, step it to the end, and return its tables."""
     model = EcosystemModel(run.scenario, rng=run.seed, profile=profile)
-    model.run(progress=progress)
-    ident = {"run_id": run.run_id, "variant": run.variant, "replication": run.replication}
+
+    def after_step(n: int) -> None:
+        # margin totals are read after the step's collection phase (model.py records the rest)
+        mm, im, notional = margin_totals(model)
+        model.recorder.record_margin(
+            model.steps, maintenance_usd=mm, initial_usd=im, notional_usd=notional
+        )
+        if progress is not None:
+            progress(n)
+
+    model.run(progress=after_step)
+    ident = _identity(run)
     steps = model.recorder.frame()
     steps.insert(1, "time_s", steps["step"] * run.scenario.step_seconds)
-    for i, (k, v) in enumerate(ident.items()):
-        steps.insert(i, k, v)
+    steps = _with_identity(steps, ident)
     events = pd.DataFrame(model.events.columns, columns=list(EVENT_COLUMNS))
     events = events.astype(
         {"step": np.int64, "account": np.int64, "amount": np.float64, "value_usd": np.float64}
     )
-    for i, (k, v) in enumerate(ident.items()):
-        events.insert(i, k, v)
-    health = model.recorder.health_frame()
-    for i, (k, v) in enumerate(ident.items()):
-        health.insert(i, k, v)
+    events = _with_identity(events, ident)
+    health = _with_identity(model.recorder.health_frame(), ident)
     row = {
         **ident,
+        **dict(run.design),
         "seed_entropy": str(run.seed.entropy),
         "spawn_key": ",".join(str(k) for k in run.seed.spawn_key),
         "steps": int(model.steps),
-        **_outcomes(model, steps, events),
+        **run_outcomes(model, steps, events),
+        "status": "ok",
+        "error": "",
+        "traceback": "",
     }
     return RunResult(run=row, steps=steps, events=events, health=health)
+
+
+def execute_run(run: RunSpec, progress: Callable[[int], None] | None = None) -> RunResult:
+    """:func:`run_one`, but a run that raises becomes a ``failed`` row with its traceback.
+
+    The work unit every backend ships (top level, so spawned processes and Ray can import it).
+    Exceptions are data here: a deterministic failure would fail again, so it is not retried.
+    """
+    started = time.perf_counter()
+    try:
+        result = run_one(run, progress=progress)
+    except Exception as exc:
+        log.warning("run %s failed: %s: %s", run.run_id, type(exc).__name__, exc)
+        row = {
+            **_identity(run),
+            **dict(run.design),
+            "seed_entropy": str(run.seed.entropy),
+            "spawn_key": ",".join(str(k) for k in run.seed.spawn_key),
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+        empty = pd.DataFrame()
+        result = RunResult(run=row, steps=empty, events=empty, health=empty)
+    result.wall_time_s = time.perf_counter() - started
+    result.worker = f"{socket.gethostname()}:{os.getpid()}"
+    return result
+
+
+class _Progress:
+    """A progress bar counting runs (done, failed, ETA); fractions come from per-step ticks."""
+
+    def __init__(self, total: int, done: int, desc: str, enabled: bool) -> None:
+        self.failed = 0
+        self.done = done
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, initial=done, unit="run", desc=desc, dynamic_ncols=True,
+                mininterval=0.5, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}"
+                "{postfix}]",
+            )
+            self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"failed={self.failed}", refresh=False)
+
+    def tick(self, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.update(fraction)
+
+    def finished(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.bar is not None:
+            self.bar.n = self.done
+            self._postfix()
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def execute(
+    runs: Sequence[RunSpec],
+    folder: Path,
+    *,
+    backend: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> ExecutionSummary:
+    """Run ``runs`` on ``backend`` into ``folder`` and write its consolidated tables.
+
+    Each run that finishes is written at once as a part (``folder/parts/<run_id>``); runs that
+    already have a part are skipped (``retry_failed`` re-runs the failed ones), so the same call
+    after an interruption finishes the job. The tables are then consolidated in the order of
+    ``runs`` and the parts removed: equal inputs give byte-identical tables whatever the backend
+    and however often the execution was interrupted.
+
+    Raises
+    ------
+    ValueError
+        If ``backend`` is unknown or two runs share a run id.
+    """
+    from experiments.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ValueError(f"execute.backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"execute.runs: run ids must be unique, {dup!r} repeats")
+    folder = Path(folder)
+    started = time.perf_counter()
+    finished = finished_parts(folder)
+    if not finished and _complete(folder, ids):
+        n_failed = int((read_table(folder / RUNS_FILE)["status"] != "ok").sum())
+        return ExecutionSummary(
+            len(ids), 0, len(ids), n_failed, time.perf_counter() - started, already_complete=True
+        )
+    skip = {i for i, s in finished.items() if s == "ok" or not retry_failed}
+    todo = [r for r in runs if r.run_id not in skip]
+    desc = runs[0].experiment if runs else ""
+    bar = _Progress(len(runs), len(runs) - len(todo), desc, progress)
+
+    def tick(run: RunSpec, n: int) -> None:  # per-step progress (the serial backend reports it)
+        bar.tick(n / run.scenario.steps)
+
+    n_failed = sum(1 for i in skip if finished[i] != "ok")
+    try:
+        for result in BACKENDS[backend](
+            todo, workers=workers, address=address, on_step=tick
+        ):
+            failed = result.run["status"] != "ok"
+            tables = {
+                "runs": pd.DataFrame([result.run]),
+                "steps": result.steps,
+                "events": result.events,
+                "health": result.health,
+            }
+            info = {"status": result.run["status"], "wall_time_s": result.wall_time_s,
+                    "worker": result.worker}
+            write_part(folder, result.run["run_id"], tables, info)
+            n_failed += int(failed)
+            bar.finished(failed)
+    finally:
+        bar.close()
+    consolidate_parts(folder, ids)
+    return ExecutionSummary(
+        len(ids), len(todo), len(runs) - len(todo), n_failed, time.perf_counter() - started
+    )
+
+
+def _complete(folder: Path, ids: list[str]) -> bool:
+    """Whether ``folder`` already holds the consolidated tables of exactly these runs."""
+    try:
+        manifest = read_manifest(folder)
+        runs = read_table(folder / RUNS_FILE)
+    except (FileNotFoundError, ValueError):
+        return False
+    return bool((manifest.get("extra") or {}).get("complete")) and list(runs["run_id"]) == ids
+
+
+def finish(
+    folder: Path,
+    *,
+    spec: dict,
+    digest: str,
+    summary: ExecutionSummary,
+    backend: str,
+    extra: dict,
+) -> pd.DataFrame:
+    """Write the manifest of a completed execution, remove the parts, return runs.parquet.
+
+    A call that found the results already complete leaves the manifest (and its wall time) alone.
+    Parts are removed only when every run succeeded.
+    """
+    runs = read_table(folder / RUNS_FILE)
+    if summary.already_complete:
+        return runs
+    n_failed = int((runs["status"] != "ok").sum())
+    write_manifest(
+        folder,
+        spec=spec,
+        spec_hash=digest,
+        wall_time_s=summary.wall_time_s,
+        backend=backend,
+        extra={
+            **extra,
+            "n_runs": summary.n_runs,
+            "n_failed": n_failed,
+            "n_resumed": summary.n_skipped,
+            "complete": True,
+        },
+    )
+    if n_failed == 0:  # parts of failed runs stay, so that --retry-failed re-runs only those
+        remove_parts(folder)
+    return runs
 
 
 def run_experiment(
@@ -144,45 +361,29 @@ def run_experiment(
     out_root: Path = Path("results"),
     progress: bool = True,
     report: bool = True,
+    backend: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
 ) -> ExperimentResult:
-    """Run every run of ``spec`` serially and write its results folder."""
+    """Run every run of ``spec`` on ``backend`` and write its results folder (resumable)."""
+    from experiments.report import write_report
+
     spec_json = spec_to_dict(spec)
     digest = spec_hash(spec_json)
     folder = result_dir(out_root, spec.name, digest)
     runs = expand(spec)
-    total = sum(r.scenario.steps for r in runs)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="step", desc=spec.name, dynamic_ncols=True, mininterval=0.5)
-    started = time.perf_counter()
-    results = []
-    for run in runs:
-        if bar is not None:
-            bar.set_postfix_str(run.run_id)
-        results.append(run_one(run, progress=bar.update if bar is not None else None))
-    if bar is not None:
-        bar.close()
-    wall = time.perf_counter() - started
-    runs_df = pd.DataFrame([r.run for r in results])
-    folder.mkdir(parents=True, exist_ok=True)
-    write_table(runs_df, folder / "runs.parquet")
-    write_table(pd.concat([r.steps for r in results], ignore_index=True), folder / "steps.parquet")
-    write_table(
-        pd.concat([r.events for r in results], ignore_index=True), folder / "events.parquet"
+    summary = execute(
+        runs, folder, backend=backend, workers=workers, address=address, progress=progress
     )
-    write_table(
-        pd.concat([r.health for r in results], ignore_index=True), folder / "health.parquet"
-    )
-    write_manifest(
+    runs_df = finish(
         folder,
         spec=spec_json,
-        spec_hash=digest,
-        wall_time_s=wall,
-        backend="serial",
-        extra={"experiment": spec.name, "n_runs": len(runs)},
+        digest=digest,
+        summary=summary,
+        backend=backend,
+        extra={"experiment": spec.name},
     )
     if report:
         write_report(folder)
-    return ExperimentResult(path=folder, runs=runs_df, wall_time_s=wall)
+    return ExperimentResult(path=folder, runs=runs_df, wall_time_s=summary.wall_time_s)
+

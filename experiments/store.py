@@ -14,8 +14,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,17 @@ __all__ = [
     "MANIFEST_FILE",
     "RUNS_FILE",
     "STEPS_FILE",
+    "TIMINGS_FILE",
     "canonical_json",
+    "consolidate_parts",
+    "finished_parts",
     "read_manifest",
     "read_table",
+    "remove_parts",
     "result_dir",
     "spec_hash",
     "write_manifest",
+    "write_part",
     "write_table",
 ]
 
@@ -43,6 +49,12 @@ RUNS_FILE = "runs.parquet"
 STEPS_FILE = "steps.parquet"
 EVENTS_FILE = "events.parquet"
 HEALTH_FILE = "health.parquet"
+TIMINGS_FILE = "timings.parquet"  # wall time per run: differs between backends, kept apart
+PARTS_DIR = "parts"
+_PART_FILE = "part.json"
+# Tables of a run, in the order they are consolidated (status columns go last in runs.parquet).
+_RUN_TABLES = {"runs": RUNS_FILE, "steps": STEPS_FILE, "events": EVENTS_FILE, "health": HEALTH_FILE}
+_LAST_RUN_COLUMNS = ("status", "error", "traceback")
 
 # Length of the hash prefix used as the folder name: 12 hex digits = 48 bits, collision-free for
 # any realistic number of specs per experiment; the full digest is kept in the manifest.
@@ -254,3 +266,127 @@ def read_manifest(dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, Mapping) or "spec" not in manifest:
         raise ValueError(f"{path}: not a cascadelab manifest (no 'spec' key)")
     return dict(manifest)
+
+
+# ---------------------------------------------------------------------- per-run parts (resume)
+def write_part(
+    dir: Path, run_id: str, tables: Mapping[str, pd.DataFrame], info: Mapping[str, Any]
+) -> Path:
+    """Write one finished run's tables to ``dir/parts/<run_id>/``, atomically.
+
+    Parameters
+    ----------
+    dir : Path
+        The result folder.
+    run_id : str
+        The run's identity (a folder name).
+    tables : mapping
+        ``runs`` (one row), ``steps``, ``events``, ``health`` DataFrames.
+    info : mapping
+        JSON-able facts about the run (``status``, ``wall_time_s``, ``worker``), kept in
+        ``part.json``; they go to ``timings.parquet``, never to the result tables.
+
+    Notes
+    -----
+    The files are written into a hidden temporary folder that is then renamed: a run is either
+    completely recorded or not at all, so a sweep killed at any moment resumes cleanly.
+    """
+    parts = Path(dir) / PARTS_DIR
+    final = parts / run_id
+    tmp = parts / f".tmp-{run_id}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for key, name in _RUN_TABLES.items():
+        write_table(tables[key], tmp / name)
+    (tmp / _PART_FILE).write_text(canonical_json({"run_id": run_id, **info}), encoding="utf-8")
+    if final.exists():  # a run recorded twice (e.g. --retry-failed): the new record wins
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def finished_parts(dir: Path) -> dict[str, str]:
+    """``run_id -> status`` of every run recorded under ``dir/parts``.
+
+    Half-written temporary folders of a stopped sweep are removed.
+    """
+    parts = Path(dir) / PARTS_DIR
+    if not parts.is_dir():
+        return {}
+    out = {}
+    for p in sorted(parts.iterdir()):
+        if p.name.startswith(".tmp-"):
+            shutil.rmtree(p, ignore_errors=True)
+            continue
+        info = p / _PART_FILE
+        if info.is_file():
+            out[p.name] = str(json.loads(info.read_text(encoding="utf-8")).get("status", "ok"))
+    return out
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order; missing columns are nulls."""
+    n = table.num_rows
+    cols = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _concat_parts(paths: Sequence[Path], out: Path) -> None:
+    """Stream the Parquet files ``paths`` (in order) into one file, one part in memory at a time."""
+    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    tmp = out.with_name(f".{out.name}.tmp")
+    with pq.ParquetWriter(tmp, schema, **_PARQUET_OPTIONS) as writer:
+        for p in paths:
+            table = pq.read_table(p)
+            if table.num_rows:
+                writer.write_table(_conform(table, schema))
+    os.replace(tmp, out)
+
+
+def consolidate_parts(dir: Path, run_ids: Sequence[str]) -> None:
+    """Write runs/steps/events/health.parquet and timings.parquet of ``dir`` from its parts.
+
+    Rows follow the order of ``run_ids`` (the expansion order), so the tables do not depend on
+    the order in which runs finished, on the backend, or on how often the sweep was resumed.
+    In runs.parquet the columns ``status``, ``error`` and ``traceback`` come last.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a run of ``run_ids`` has no part; the message names the first few.
+    """
+    dir = Path(dir)
+    folders = [dir / PARTS_DIR / r for r in run_ids]
+    missing = [r for r, f in zip(run_ids, folders, strict=True) if not (f / _PART_FILE).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"cannot consolidate {dir}: {len(missing)} run(s) not finished, e.g. {missing[:3]}"
+        )
+    for key, name in _RUN_TABLES.items():
+        if key != "runs":
+            _concat_parts([f / name for f in folders], dir / name)
+    runs = pa.concat_tables(
+        [pq.read_table(f / RUNS_FILE).replace_schema_metadata(None) for f in folders],
+        promote_options="permissive",
+    )
+    order = [c for c in runs.column_names if c not in _LAST_RUN_COLUMNS]
+    order += [c for c in _LAST_RUN_COLUMNS if c in runs.column_names]
+    _write_arrow(runs.select(order), dir / RUNS_FILE)
+    infos = [json.loads((f / _PART_FILE).read_text(encoding="utf-8")) for f in folders]
+    write_table(pd.DataFrame(infos), dir / TIMINGS_FILE)
+
+
+def _write_arrow(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, **_PARQUET_OPTIONS)
+    os.replace(tmp, path)
+
+
+def remove_parts(dir: Path) -> None:
+    """Delete ``dir/parts`` (after a complete consolidation)."""
+    shutil.rmtree(Path(dir) / PARTS_DIR, ignore_errors=True)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from experiments.catalog import baseline, black_thursday
+from experiments.catalog import baseline, black_thursday, governance_sweep, recalibration_policies
 from experiments.spec import ExperimentSpec
 
-__all__ = ["CATALOG", "get"]
+__all__ = ["CATALOG", "SWEEPS", "get"]
 
 CATALOG: dict[str, ExperimentSpec] = {
     baseline.SPEC.name: baseline.SPEC,
     black_thursday.SPEC.name: black_thursday.SPEC,
+    recalibration_policies.SPEC.name: recalibration_policies.SPEC,
 }
+
+# Named sweeps (experiments/sweep.py), run with ``cascadelab sweep NAME``.
+SWEEPS = {governance_sweep.SWEEP.name: governance_sweep.SWEEP}
 
 
 def get(name: str) -> ExperimentSpec:
