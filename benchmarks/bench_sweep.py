@@ -26,8 +26,9 @@ def _measure(sweep, out: Path, backend: str, workers: int) -> tuple[float, float
     from experiments.sweep import run_sweep
 
     t0 = time.perf_counter()
-    result = run_sweep(sweep, out_root=out, backend=backend, workers=workers, progress=False,
-                       report=False)
+    result = run_sweep(
+        sweep, out_root=out, backend=backend, workers=workers, progress=False, report=False
+    )
     wall = time.perf_counter() - t0
     mean_run = float(read_table(result.path / "timings.parquet")["wall_time_s"].mean())
     failed = int((result.runs["status"] != "ok").sum())
@@ -52,10 +53,13 @@ def main() -> int:
     sweep = apply_overrides(
         SWEEP, {"name": "bench-sweep", "replications": 1, "base.scenario.steps": args.steps}
     )
-    sweep = replace(sweep, axes=(
-        SweepAxis(path="perp.mm_scale", values=(0.75, 1.0, 1.25, 1.5)),
-        SweepAxis(path="governance.timelock_seconds", values=(0.0, 600.0, 1_800.0, 14_400.0)),
-    ))
+    sweep = replace(
+        sweep,
+        axes=(
+            SweepAxis(path="perp.mm_scale", values=(0.75, 1.0, 1.25, 1.5)),
+            SweepAxis(path="governance.timelock_seconds", values=(0.0, 600.0, 1_800.0, 14_400.0)),
+        ),
+    )
     n = len(expand_sweep(sweep))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
@@ -73,8 +77,13 @@ def main() -> int:
 
             t0 = time.perf_counter()
             with loopback_ray_env():
-                ray.init(address="local", num_cpus=args.workers, include_dashboard=False,
-                         logging_level=logging.WARNING, log_to_driver=False)
+                ray.init(
+                    address="local",
+                    num_cpus=args.workers,
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                )
             startup = time.perf_counter() - t0
             try:
                 wall, run = _measure(sweep, root / "ray-up", "ray", args.workers)
@@ -83,14 +92,18 @@ def main() -> int:
             rows.append((f"ray (cluster up; start-up {startup:.1f} s)", args.workers, wall, run))
 
     print(f"\n{n} runs of {args.steps} steps, {sweep.base.scenario.agents.n_total} agents each\n")
-    header = f"{'backend':<36} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'run s':>7} " \
-             f"{'overhead/run s':>15}"
+    header = (
+        f"{'backend':<36} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'run s':>7} "
+        f"{'overhead/run s':>15}"
+    )
     print(header)
     print("-" * len(header))
     for name, workers, wall, run in rows:
         overhead = wall * workers / n - run
-        print(f"{name:<36} {workers:>7} {wall:>8.1f} {serial_wall / wall:>8.2f}x {run:>7.2f} "
-              f"{overhead:>15.3f}")
+        print(
+            f"{name:<36} {workers:>7} {wall:>8.1f} {serial_wall / wall:>8.2f}x {run:>7.2f} "
+            f"{overhead:>15.3f}"
+        )
     return 0
 
 

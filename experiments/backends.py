@@ -21,8 +21,15 @@ from pathlib import Path
 
 from experiments.runner import RunResult, RunSpec, execute_run
 
-__all__ = ["BACKENDS", "RAY_MAX_RETRIES", "Backend", "loopback_ray_env", "run_process",
-           "run_ray", "run_serial"]
+__all__ = [
+    "BACKENDS",
+    "RAY_MAX_RETRIES",
+    "Backend",
+    "loopback_ray_env",
+    "run_process",
+    "run_ray",
+    "run_serial",
+]
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +139,13 @@ def run_ray(
     if not ray.is_initialized():
         if address is None:
             with loopback_ray_env():  # "local": a new cluster, never one found on the machine
-                ray.init(address="local", num_cpus=_workers(workers), include_dashboard=False,
-                         logging_level=logging.WARNING, log_to_driver=False)
+                ray.init(
+                    address="local",
+                    num_cpus=_workers(workers),
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                )
         else:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         started = True

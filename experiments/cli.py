@@ -118,8 +118,10 @@ def _cmd_list(_: argparse.Namespace) -> int:
     for name, sweep in catalog.SWEEPS.items():
         axes = ", ".join(f"{a.field_path} ({len(a.values) or 'range'})" for a in sweep.axes)
         scenarios = ", ".join(s.name for s in sweep.scenario_set)
-        print(f"{name:<{width}}  sweep ({sweep.mode}) of {axes} over {scenarios}, "
-              f"replications: {sweep.replications}")
+        print(
+            f"{name:<{width}}  sweep ({sweep.mode}) of {axes} over {scenarios}, "
+            f"replications: {sweep.replications}"
+        )
         print(f"{'':<{width}}  {sweep.description}")
     return 0
 
@@ -160,16 +162,33 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from experiments.sweep import run_sweep
     from experiments.sweep_file import build_sweep
 
-    sets: dict[str, Any] = {k: v for k, v in (("replications", args.replications),
-                            ("seed", args.seed), ("scenario.steps", args.steps)) if v is not None}
+    sets: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("replications", args.replications),
+            ("seed", args.seed),
+            ("scenario.steps", args.steps),
+        )
+        if v is not None
+    }
     sets.update(parse_assignment(t) for t in args.set or [])
-    axes = {k: tuple(x.strip() for x in v.split(",") if x.strip())
-            for k, v in (parse_assignment(t) for t in args.axis or [])}
-    sweep = build_sweep(args.sweep, experiments=catalog.CATALOG, sweeps=catalog.SWEEPS,
-                        sets=sets, axes=axes)
-    result = run_sweep(sweep, out_root=Path(args.out), backend=args.backend,
-                       workers=args.workers, address=args.address, progress=not args.quiet,
-                       report=not args.no_report, retry_failed=args.retry_failed)
+    axes = {
+        k: tuple(x.strip() for x in v.split(",") if x.strip())
+        for k, v in (parse_assignment(t) for t in args.axis or [])
+    }
+    sweep = build_sweep(
+        args.sweep, experiments=catalog.CATALOG, sweeps=catalog.SWEEPS, sets=sets, axes=axes
+    )
+    result = run_sweep(
+        sweep,
+        out_root=Path(args.out),
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.quiet,
+        report=not args.no_report,
+        retry_failed=args.retry_failed,
+    )
     failed = int((result.runs["status"] != "ok").sum())
     print(f"\n{len(result.runs)} runs ({failed} failed) in {result.wall_time_s:.1f} s")
     print(f"results: {result.path}")
@@ -227,11 +246,19 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--replications", type=int, help="replications per setting and scenario")
     w.add_argument("--seed", type=int, help="root seed")
     w.add_argument("--steps", type=int, help="steps per run")
-    w.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                   help="override a sweep field or a scenario field (repeatable), e.g. "
-                   "--set n_samples=16 --set agents.n_borrowers=100")
-    w.add_argument("--axis", action="append", metavar="PATH=V1,V2",
-                   help="replace or add an axis, e.g. --axis perp.mm_scale=1.0,2.0")
+    w.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a sweep field or a scenario field (repeatable), e.g. "
+        "--set n_samples=16 --set agents.n_borrowers=100",
+    )
+    w.add_argument(
+        "--axis",
+        action="append",
+        metavar="PATH=V1,V2",
+        help="replace or add an axis, e.g. --axis perp.mm_scale=1.0,2.0",
+    )
     w.add_argument("--out", default="results", help="results root (default: results)")
     w.add_argument("--retry-failed", action="store_true", help="re-run runs that failed")
     w.add_argument("--no-report", action="store_true", help="skip the governance report")
@@ -239,9 +266,11 @@ def _parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_cmd_sweep)
     rep = sub.add_parser("report", help="rebuild report.md of a result folder from its files")
     rep.add_argument("dir", help="a result folder (results/<name>/<hash>)")
-    rep.add_argument("--risk-budget-usd", type=float,
-                     help="sweeps: largest acceptable ES99 of bad debt (default: 10%% of the "
-                     "insurance fund)")
+    rep.add_argument(
+        "--risk-budget-usd",
+        type=float,
+        help="sweeps: largest acceptable ES99 of bad debt (default: 10%% of the insurance fund)",
+    )
     rep.set_defaults(func=_cmd_report)
     return p
 

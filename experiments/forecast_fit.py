@@ -34,8 +34,12 @@ class FittedModels:
     hgb: TreeEnsembleModel
 
     def by_name(self) -> dict[str, Model]:
-        return {**{f"garch_{a.lower()}": p for a, p in self.garch.items()},
-                "har": self.har, "ridge": self.ridge, "hgb": self.hgb}
+        return {
+            **{f"garch_{a.lower()}": p for a, p in self.garch.items()},
+            "har": self.har,
+            "ridge": self.ridge,
+            "hgb": self.hgb,
+        }
 
 
 def log_target(target_rv: np.ndarray, horizon_hours: int) -> np.ndarray:
@@ -58,9 +62,9 @@ def training_rows(
 
 def export_hgb(est: object, *, smearing: float, horizon_hours: int) -> TreeEnsembleModel:
     """Portable node arrays of a fitted ``HistGradientBoostingRegressor`` (numeric features)."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("feature", "threshold", "missing_left", "left",
-                                           "right", "is_leaf", "value")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("feature", "threshold", "missing_left", "left", "right", "is_leaf", "value")
+    }
     roots, offset = [], 0
     for (pred,) in est._predictors:  # one tree per iteration for a regressor
         nodes = pred.nodes
@@ -76,8 +80,11 @@ def export_hgb(est: object, *, smearing: float, horizon_hours: int) -> TreeEnsem
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     arrays["roots"] = np.array(roots, dtype=np.int64)
     return TreeEnsembleModel(
-        feature_names=FEATURE_NAMES, baseline=float(np.ravel(est._baseline_prediction)[0]),
-        smearing=smearing, horizon_hours=horizon_hours, arrays=arrays,
+        feature_names=FEATURE_NAMES,
+        baseline=float(np.ravel(est._baseline_prediction)[0]),
+        smearing=smearing,
+        horizon_hours=horizon_hours,
+        arrays=arrays,
     )
 
 
@@ -95,16 +102,24 @@ def fit_models(train: list[tuple[HourlySeries, int]], spec: EvaluationSpec) -> F
     ridge_est = Ridge(alpha=spec.ridge_alpha).fit((x - center) / scale, y)
     resid = y - ridge_est.predict((x - center) / scale)
     ridge = LinearLogModel(
-        feature_names=FEATURE_NAMES, coef=tuple(map(float, ridge_est.coef_)),
-        intercept=float(ridge_est.intercept_), center=tuple(map(float, center)),
-        scale=tuple(map(float, scale)), smearing=smearing_factor(resid), horizon_hours=h,
+        feature_names=FEATURE_NAMES,
+        coef=tuple(map(float, ridge_est.coef_)),
+        intercept=float(ridge_est.intercept_),
+        center=tuple(map(float, center)),
+        scale=tuple(map(float, scale)),
+        smearing=smearing_factor(resid),
+        horizon_hours=h,
     )
 
     def hgb() -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
-            max_iter=spec.hgb_max_iter, learning_rate=spec.hgb_learning_rate,
-            max_leaf_nodes=spec.hgb_max_leaf_nodes, min_samples_leaf=spec.hgb_min_samples_leaf,
-            l2_regularization=1.0, early_stopping=False, random_state=0,
+            max_iter=spec.hgb_max_iter,
+            learning_rate=spec.hgb_learning_rate,
+            max_leaf_nodes=spec.hgb_max_leaf_nodes,
+            min_samples_leaf=spec.hgb_min_samples_leaf,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=0,
         )
 
     # A flexible model's in-sample residuals are too small for the smearing factor: take it from

@@ -93,8 +93,13 @@ def load_series(
     else:
         r, _, pk, gk = close_only_variances(df["close"])
     return HourlySeries(
-        asset=asset, source=source, horizon_hours=horizon_hours, time=time, r=r,
-        features=feature_matrix(r, pk, gk), target_rv=forward_realised_variance(r, horizon_hours),
+        asset=asset,
+        source=source,
+        horizon_hours=horizon_hours,
+        time=time,
+        r=r,
+        features=feature_matrix(r, pk, gk),
+        target_rv=forward_realised_variance(r, horizon_hours),
     )
 
 
@@ -115,8 +120,13 @@ class EvaluationSpec:
     hgb_min_samples_leaf: int = 200
 
     def __post_init__(self) -> None:
-        for name in ("horizon_hours", "refit_days", "hgb_max_iter", "hgb_max_leaf_nodes",
-                     "hgb_min_samples_leaf"):
+        for name in (
+            "horizon_hours",
+            "refit_days",
+            "hgb_max_iter",
+            "hgb_max_leaf_nodes",
+            "hgb_min_samples_leaf",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"EvaluationSpec.{name}: must be >= 1, got {getattr(self, name)}")
         if not np.datetime64(self.test_start) < np.datetime64(self.test_end):
@@ -202,8 +212,9 @@ def _losses(rv: np.ndarray, f: np.ndarray) -> tuple[float, float]:
     return qlike, mse
 
 
-def _score(rows: list[dict], s: HourlySeries, fc: dict[str, np.ndarray], sl: slice,
-           period: str) -> None:
+def _score(
+    rows: list[dict], s: HourlySeries, fc: dict[str, np.ndarray], sl: slice, period: str
+) -> None:
     month = s.time[sl].astype("datetime64[M]").astype(str)
     stressed = np.isin(month, STRESS_MONTHS)
     rv = s.target_rv[sl]
@@ -231,15 +242,20 @@ def evaluate(
     spec = spec or EvaluationSpec()
     h = spec.horizon_hours
     if binance is None:
-        binance = {a: load_series(a, "binance", data_dir=data_dir, horizon_hours=h)
-                   for a in ASSETS}
+        binance = {a: load_series(a, "binance", data_dir=data_dir, horizon_hours=h) for a in ASSETS}
     if coingecko is None:
-        coingecko = {a: load_series(a, "coingecko", data_dir=data_dir, horizon_hours=h)
-                     for a in ASSETS}
+        coingecko = {
+            a: load_series(a, "coingecko", data_dir=data_dir, horizon_hours=h) for a in ASSETS
+        }
     rows: list[dict] = []
     first = next(iter(binance.values()))
-    splits = walk_forward_splits(first.time, test_start=spec.test_start, test_end=spec.test_end,
-                                 refit_days=spec.refit_days, horizon_hours=h)
+    splits = walk_forward_splits(
+        first.time,
+        test_start=spec.test_start,
+        test_end=spec.test_end,
+        refit_days=spec.refit_days,
+        horizon_hours=h,
+    )
     if any(not np.array_equal(s.time, first.time) for s in binance.values()):
         raise ValueError("evaluate.binance: every asset must share one hourly grid")
     fcs: dict[str, dict[str, np.ndarray]] = {
@@ -260,8 +276,13 @@ def evaluate(
     for s in coingecko.values():
         i0 = int(np.searchsorted(s.time, np.datetime64(spec.coingecko_start, "s")))
         last = str(s.time[-1].astype("datetime64[M]"))
-        _score(rows, s, forecast_series(s, final, spec), slice(i0, None),
-               f"{spec.coingecko_start[:7]}..{last} coingecko, trained to 2021-06")
+        _score(
+            rows,
+            s,
+            forecast_series(s, final, spec),
+            slice(i0, None),
+            f"{spec.coingecko_start[:7]}..{last} coingecko, trained to 2021-06",
+        )
     return pd.DataFrame(rows), final
 
 
@@ -298,11 +319,11 @@ def refit(
     spec = spec or EvaluationSpec()
     h = spec.horizon_hours
     binance = {a: load_series(a, "binance", data_dir=data_dir, horizon_hours=h) for a in ASSETS}
-    coingecko = {a: load_series(a, "coingecko", data_dir=data_dir, horizon_hours=h)
-                 for a in ASSETS}
+    coingecko = {a: load_series(a, "coingecko", data_dir=data_dir, horizon_hours=h) for a in ASSETS}
     # no walk-forward block: the test window lies after all the data, only the final fit is scored
-    heldout_spec = EvaluationSpec(**{**asdict(spec), "test_start": "2100-01-01",
-                                     "test_end": "2100-01-02"})
+    heldout_spec = EvaluationSpec(
+        **{**asdict(spec), "test_start": "2100-01-01", "test_end": "2100-01-02"}
+    )
     table, models = evaluate(heldout_spec, binance=binance, coingecko=coingecko)
     first = next(iter(binance.values()))
     common = {
@@ -312,21 +333,31 @@ def refit(
         "horizon_hours": h,
         "spec": asdict(spec),
         "versions": {
-            "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "arch": arch.__version__, "cascadelab": importlib.metadata.version("cascadelab"),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+            "arch": arch.__version__,
+            "cascadelab": importlib.metadata.version("cascadelab"),
             "model_format": 1,
         },
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"har": ("har", HAR_FEATURES), "ridge": ("ridge", FEATURE_NAMES),
-             "hgb": ("hgb", FEATURE_NAMES)}
+    names = {
+        "har": ("har", HAR_FEATURES),
+        "ridge": ("ridge", FEATURE_NAMES),
+        "hgb": ("hgb", FEATURE_NAMES),
+    }
     for file, model in models.by_name().items():
         key, features = names.get(file, ("garch", ("r_1h",)))
         metrics = table[["asset", "period", "regime", "n", f"qlike_{key}", f"mse_{key}"]]
-        meta = {**common, "model": key, "features": list(features),
-                "heldout_metrics": metrics.to_dict(orient="records")}
+        meta = {
+            **common,
+            "model": key,
+            "features": list(features),
+            "heldout_metrics": metrics.to_dict(orient="records"),
+        }
         if key == "garch":
             meta["asset"] = file.split("_")[1].upper()
             meta["data_files"] = [FILES["binance"].format(asset=meta["asset"].lower())]

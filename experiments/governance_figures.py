@@ -22,12 +22,24 @@ _WIDTH_IN = 10.0
 _MAX_HEATMAP_PAIRS = 3
 # (title, statistic over a group of runs, colormap, number format): the heatmap panels.
 _HEAT_STATS = (
-    ("ES99 of bad debt", lambda g: expected_shortfall(g["bad_debt_usd"].to_numpy(), 0.99),
-     "Reds", format_usd),
-    ("P(insolvency)", lambda g: float(g["insolvent"].astype(float).mean()), "Oranges",
-     lambda v: f"{100 * v:.0f}%"),
-    ("capital efficiency", lambda g: float(g["capital_efficiency"].mean()), "Greens",
-     lambda v: f"{v:.1f}x"),
+    (
+        "ES99 of bad debt",
+        lambda g: expected_shortfall(g["bad_debt_usd"].to_numpy(), 0.99),
+        "Reds",
+        format_usd,
+    ),
+    (
+        "P(insolvency)",
+        lambda g: float(g["insolvent"].astype(float).mean()),
+        "Oranges",
+        lambda v: f"{100 * v:.0f}%",
+    ),
+    (
+        "capital efficiency",
+        lambda g: float(g["capital_efficiency"].mean()),
+        "Greens",
+        lambda v: f"{v:.1f}x",
+    ),
 )
 
 
@@ -52,18 +64,42 @@ def plot_pareto(table: pd.DataFrame, front: list[str], recommended: str) -> Figu
     ax = fig.add_subplot()
     t = table.dropna(subset=["es99_bad_debt_usd", "capital_efficiency"])
     on_front = t["setting"].isin(front)
-    ax.scatter(t.loc[~on_front, "capital_efficiency"], t.loc[~on_front, "es99_bad_debt_usd"],
-               color="0.6", s=30, label="dominated setting")
+    ax.scatter(
+        t.loc[~on_front, "capital_efficiency"],
+        t.loc[~on_front, "es99_bad_debt_usd"],
+        color="0.6",
+        s=30,
+        label="dominated setting",
+    )
     f = t.set_index("setting").loc[front]
-    ax.plot(f["capital_efficiency"], f["es99_bad_debt_usd"], "o-", color="C0", ms=6,
-            label="Pareto front")
+    ax.plot(
+        f["capital_efficiency"],
+        f["es99_bad_debt_usd"],
+        "o-",
+        color="C0",
+        ms=6,
+        label="Pareto front",
+    )
     for sid, r in t.set_index("setting").iterrows():
-        ax.annotate(str(sid), (r["capital_efficiency"], r["es99_bad_debt_usd"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points", color="0.3")
+        ax.annotate(
+            str(sid),
+            (r["capital_efficiency"], r["es99_bad_debt_usd"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+            color="0.3",
+        )
     if recommended in t["setting"].to_numpy():
         r = t.set_index("setting").loc[recommended]
-        ax.scatter([r["capital_efficiency"]], [r["es99_bad_debt_usd"]], s=220, facecolors="none",
-                   edgecolors="C3", linewidths=2, label=f"recommended ({recommended})")
+        ax.scatter(
+            [r["capital_efficiency"]],
+            [r["es99_bad_debt_usd"]],
+            s=220,
+            facecolors="none",
+            edgecolors="C3",
+            linewidths=2,
+            label=f"recommended ({recommended})",
+        )
     ax.set_xlabel("capital efficiency (notional per USD of maintenance margin, mean)")
     ax.set_ylabel("ES99 of bad debt (USD)")
     top = float(t["es99_bad_debt_usd"].max()) if len(t) else 0.0
@@ -96,8 +132,15 @@ def plot_heatmaps(runs: pd.DataFrame, axes: list[str]) -> Figure:
             ax.imshow(z, origin="lower", aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax)
             for (i, j), v in np.ndenumerate(z):
                 if np.isfinite(v):
-                    ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7,
-                            color="white" if v > 0.6 * vmax else "black")
+                    ax.text(
+                        j,
+                        i,
+                        fmt(v),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if v > 0.6 * vmax else "black",
+                    )
             ax.set_xticks(range(len(xs)), [_label(x) for x in xs], fontsize=7)
             ax.set_yticks(range(len(ys)), [_label(y) for y in ys], fontsize=7)
             ax.set_xlabel(a, fontsize=8)
@@ -116,8 +159,9 @@ def plot_distributions(runs: pd.DataFrame) -> Figure:
     rng = np.random.default_rng(0)  # horizontal jitter only, for legibility
     pos = {s: i for i, s in enumerate(settings)}
     for ax, (column, label) in zip(
-        panels, (("bad_debt_usd", "bad debt (USD)"),
-                 ("liquidation_volume_usd", "liquidated volume (USD)")), strict=True
+        panels,
+        (("bad_debt_usd", "bad debt (USD)"), ("liquidation_volume_usd", "liquidated volume (USD)")),
+        strict=True,
     ):
         for k, scen in enumerate(scenarios):
             d = ok[ok["scenario"] == scen]

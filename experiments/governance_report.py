@@ -112,8 +112,12 @@ def setting_table(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         first = group.iloc[0]
         rows.append({"setting": sid, **{a: first[a] for a in axes}, **_stats(group, rng)})
     table = pd.DataFrame(rows)
-    stats = ["es95_bad_debt_usd", "es99_bad_debt_usd", "p_insolvent", *(c for c, _, _ in
-             _MEAN_OUTCOMES)]
+    stats = [
+        "es95_bad_debt_usd",
+        "es99_bad_debt_usd",
+        "p_insolvent",
+        *(c for c, _, _ in _MEAN_OUTCOMES),
+    ]
     for name in (f"{s}{suffix}" for s in stats for suffix in ("", "_lo", "_hi")):
         if name not in table.columns:  # no setting had a finished run
             table[name] = np.nan
@@ -208,8 +212,12 @@ def recommend(table: pd.DataFrame, axes: list[str], budget_usd: float) -> Recomm
 def _fmt(kind: str, x: float) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
-    return {"usd": format_usd, "frac": lambda v: f"{100 * v:.1f}%",
-            "p": lambda v: f"{100 * v:.0f}%", "x": lambda v: f"{v:.2f}"}[kind](x)
+    return {
+        "usd": format_usd,
+        "frac": lambda v: f"{100 * v:.1f}%",
+        "p": lambda v: f"{100 * v:.0f}%",
+        "x": lambda v: f"{v:.2f}",
+    }[kind](x)
 
 
 def _cell(row: pd.Series, name: str, kind: str) -> str:
@@ -230,15 +238,25 @@ def _settings_md(table: pd.DataFrame, axes: list[str], front: list[str], rec: st
     header += [label for _, label, _ in _MEAN_OUTCOMES]
     rows = []
     for _, r in table.iterrows():
-        mark = " (recommended)" if r["setting"] == rec else " (Pareto)" if r["setting"] in front \
+        mark = (
+            " (recommended)"
+            if r["setting"] == rec
+            else " (Pareto)"
+            if r["setting"] in front
             else ""
+        )
         runs = f"{r['n_runs']}" + (f", {r['n_failed']} failed" if r["n_failed"] else "")
-        rows.append([
-            f"`{r['setting']}`{mark}", *(_val(r[a]) for a in axes), runs,
-            _cell(r, "es95_bad_debt_usd", "usd"), _cell(r, "es99_bad_debt_usd", "usd"),
-            _cell(r, "p_insolvent", "p"),
-            *(_cell(r, c, kind) for c, _, kind in _MEAN_OUTCOMES),
-        ])
+        rows.append(
+            [
+                f"`{r['setting']}`{mark}",
+                *(_val(r[a]) for a in axes),
+                runs,
+                _cell(r, "es95_bad_debt_usd", "usd"),
+                _cell(r, "es99_bad_debt_usd", "usd"),
+                _cell(r, "p_insolvent", "p"),
+                *(_cell(r, c, kind) for c, _, kind in _MEAN_OUTCOMES),
+            ]
+        )
     return _md_table(header, rows)
 
 
@@ -246,12 +264,17 @@ def _failures_md(runs: pd.DataFrame) -> str:
     failed = runs[runs["status"] != "ok"] if "status" in runs else runs.iloc[:0]
     if failed.empty:
         return "Every run finished."
-    rows = [[f"`{r['run_id']}`", str(r["error"]).splitlines()[0][:120].replace("|", "\\|")]
-            for _, r in failed.head(20).iterrows()]
+    rows = [
+        [f"`{r['run_id']}`", str(r["error"]).splitlines()[0][:120].replace("|", "\\|")]
+        for _, r in failed.head(20).iterrows()
+    ]
     more = f"\n\n{len(failed) - 20} more failed runs in `{RUNS_FILE}`." if len(failed) > 20 else ""
-    return (f"{len(failed)} run(s) failed (their tracebacks are in `{RUNS_FILE}`, column "
-            f"`traceback`); their settings are not eligible for the recommendation.\n\n"
-            + _md_table(["run", "error"], rows) + more)
+    return (
+        f"{len(failed)} run(s) failed (their tracebacks are in `{RUNS_FILE}`, column "
+        f"`traceback`); their settings are not eligible for the recommendation.\n\n"
+        + _md_table(["run", "error"], rows)
+        + more
+    )
 
 
 def write_governance_report(result_dir: Path, *, risk_budget_usd: float | None = None) -> Path:
@@ -287,8 +310,9 @@ def write_governance_report(result_dir: Path, *, risk_budget_usd: float | None =
 
     fig_dir = folder / FIGURES_DIR
     fig_dir.mkdir(exist_ok=True)
-    figures = [("pareto.png", "Safety against capital efficiency",
-                plot_pareto(table, front, rec.setting))]
+    figures = [
+        ("pareto.png", "Safety against capital efficiency", plot_pareto(table, front, rec.setting))
+    ]
     if facts["mode"] == "grid" and len(axes) >= 2:
         figures.append(("heatmaps.png", "Two-parameter heatmaps", plot_heatmaps(runs, axes)))
     figures.append(("distributions.png", "Outcome distributions", plot_distributions(runs)))
@@ -296,8 +320,7 @@ def write_governance_report(result_dir: Path, *, risk_budget_usd: float | None =
         fig.savefig(fig_dir / name, dpi=FIGURE_DPI)
 
     ok = runs[runs["status"] == "ok"] if "status" in runs else runs
-    values = "; ".join(f"{a}: {', '.join(_val(v) for v in pd.unique(runs[a]))}"
-                       for a in axes)
+    values = "; ".join(f"{a}: {', '.join(_val(v) for v in pd.unique(runs[a]))}" for a in axes)
     what = [
         f"sweep: `{facts.get('mode')}` over {len(axes)} axes ({values})",
         f"scenarios: {', '.join(f'`{s}`' for s in facts['scenarios'])}; "
@@ -310,8 +333,13 @@ def write_governance_report(result_dir: Path, *, risk_budget_usd: float | None =
     sections = [
         f"# cascadelab governance report: {(manifest.get('extra') or {}).get('experiment', '')}",
         "## What was run\n\n" + "\n".join(f"- {w}" for w in what),
-        "## Recommendation\n\n" + (f"**`{rec.setting}`.** {rec.reason}" if rec.setting else
-        "**None.** Every setting has failed runs (see below), so none can be compared fairly.")
+        "## Recommendation\n\n"
+        + (
+            f"**`{rec.setting}`.** {rec.reason}"
+            if rec.setting
+            else "**None.** Every setting has failed runs (see below), so none can be compared "
+            "fairly."
+        )
         + "\n\nRule: the most "
         f"capital-efficient setting with ES99 of bad debt at most {format_usd(risk_budget_usd)} "
         "(default: 10% of the starting insurance fund; `cascadelab report DIR --risk-budget-usd "
@@ -324,8 +352,8 @@ def write_governance_report(result_dir: Path, *, risk_budget_usd: float | None =
         "## Pareto front\n\nNot beaten on both ES99 of bad debt and capital efficiency, most "
         "efficient first: " + ", ".join(f"`{s}`" for s in front) + ".",
         "## Failed runs\n\n" + _failures_md(runs),
-        "## Figures\n\n" + "\n\n".join(f"### {t}\n\n![{t}]({FIGURES_DIR}/{n})"
-                                       for n, t, _ in figures),
+        "## Figures\n\n"
+        + "\n\n".join(f"### {t}\n\n![{t}]({FIGURES_DIR}/{n})" for n, t, _ in figures),
     ]
     path = folder / REPORT_FILE
     path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")

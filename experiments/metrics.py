@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from protocols.governance import ProposalStatus
+
 if TYPE_CHECKING:
     from experiments.model import EcosystemModel
 
@@ -29,6 +31,11 @@ __all__ = [
 # A loss below one cent is float noise from the ledger's arithmetic, not an insolvency.
 INSOLVENCY_TOL_USD = 0.01
 _SECONDS_PER_DAY = 86_400
+
+
+_NOT_REJECTIONS = frozenset(
+    {ProposalStatus.QUEUED, ProposalStatus.EMERGENCY_APPLIED, ProposalStatus.CANCELLED}
+)
 
 
 def max_drawdown(prices: np.ndarray) -> float:
@@ -186,6 +193,14 @@ def run_outcomes(model: EcosystemModel, steps: pd.DataFrame, events: pd.DataFram
     mm = steps["perp_mm_scale"].to_numpy()
     out["mean_mm_scale"] = float(mm.mean()) if mm.size else float("nan")
     out["max_mm_scale"] = float(mm.max()) if mm.size else float("nan")
+    # the governed lever itself, apart from the book's mix: 1 = never moved
+    out["mm_scale_peak_to_trough"] = float(mm.max() / mm.min()) if mm.size else float("nan")
+    out["proposals_emergency"] = gov.n_emergency
+    out["proposals_cancelled"] = gov.n_cancelled
+    # one column per rejection reason (a fixed set, so every run's row has the same schema)
+    for status in ProposalStatus:
+        if status not in _NOT_REJECTIONS:
+            out[f"rejected_{status.name.lower()}"] = gov.rejections.get(status, 0)
     out.update(capital_efficiency(steps))
     out.update(procyclicality(steps, model.step_seconds))
     out["agent_actions"] = int(model.n_actions)

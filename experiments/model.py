@@ -14,6 +14,7 @@ import numpy as np
 
 from agents import Keeper
 from contagion.graph import build_order, liquidation_venues, oracle_feeds
+from experiments.metrics import margin_totals
 from experiments.population import populate
 from experiments.recalibration import Recalibration, build_governance
 from experiments.recorder import StepRecorder
@@ -306,6 +307,8 @@ class EcosystemModel(mesa.Model):
         d["liquidation_volume_usd"][i] = lending_volume + summary.volume_usd
         d["bad_debt_usd"][i] = lending.bad_debt_total + perp.bad_debt_total
         d["agent_actions"][i] = len(due) if due else 0
+        mm, im, notional = margin_totals(self)
+        rec.record_margin(t, maintenance_usd=mm, initial_usd=im, notional_usd=notional)
         rec.n_rows = t
         self.insurance_min_usd = min(self.insurance_min_usd, perp.insurance_fund_usd)
 

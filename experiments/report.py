@@ -20,6 +20,7 @@ from experiments.figures import (
     plot_liquidations,
     plot_prices,
 )
+from experiments.policy_figures import policy_section
 from experiments.store import (
     EVENTS_FILE,
     HEALTH_FILE,
@@ -312,6 +313,9 @@ def _events_table(events: pd.DataFrame, variants: list[str]) -> str:
     return "Events per kind, summed over replications.\n\n" + _md_table(["kind", *variants], rows)
 
 
+POLICY_EXPERIMENTS = frozenset({"recalibration-policies"})
+"""Experiments whose variants are ``<scenario>-<policy>``: their report compares policies."""
+
 _FIGURES: tuple[tuple[str, str, str, Callable[[dict[str, pd.DataFrame]], Any]], ...] = (
     (
         "prices.png",
@@ -386,6 +390,8 @@ def write_report(result_dir: Path) -> Path:
     ]
     if len(summary) >= 2:
         sections.append("## Comparison\n\n" + _comparison(summary))
+    if _experiment_name(manifest, folder) in POLICY_EXPERIMENTS:
+        sections.append(policy_section(folder, runs, tables["steps"]))
     sections += [
         "## Runs\n\n" + _runs_table(runs, tables["steps"]),
         "## Events\n\n" + _events_table(tables["events"], variants),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.metrics import margin_totals, run_outcomes
+from experiments.metrics import run_outcomes
 from experiments.model import EcosystemModel
 from experiments.spec import ExperimentSpec, ScenarioSpec, spec_to_dict
 from experiments.store import (
@@ -136,24 +136,21 @@ def run_one(
 ) -> RunResult:
     """Build the world of ``run``, step it to the end, and return its tables."""
     model = EcosystemModel(run.scenario, rng=run.seed, profile=profile)
-
-    def after_step(n: int) -> None:
-        # margin totals are read after the step's collection phase (model.py records the rest)
-        mm, im, notional = margin_totals(model)
-        model.recorder.record_margin(
-            model.steps, maintenance_usd=mm, initial_usd=im, notional_usd=notional
-        )
-        if progress is not None:
-            progress(n)
-
-    model.run(progress=after_step)
+    model.run(progress=progress)
     ident = _identity(run)
     steps = model.recorder.frame()
     steps.insert(1, "time_s", steps["step"] * run.scenario.step_seconds)
     steps = _with_identity(steps, ident)
     events = pd.DataFrame(model.events.columns, columns=list(EVENT_COLUMNS))
     events = events.astype(
-        {"step": np.int64, "account": np.int64, "amount": np.float64, "value_usd": np.float64}
+        {
+            "step": np.int64,
+            "account": np.int64,
+            "amount": np.float64,
+            "value_usd": np.float64,
+            # text columns typed even when a run has no events, so every part has one schema
+            **dict.fromkeys(("kind", "protocol", "asset", "detail"), "str"),
+        }
     )
     events = _with_identity(events, ident)
     health = _with_identity(model.recorder.health_frame(), ident)
@@ -209,9 +206,13 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=total, initial=done, unit="run", desc=desc, dynamic_ncols=True,
-                mininterval=0.5, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}"
-                "{postfix}]",
+                total=total,
+                initial=done,
+                unit="run",
+                desc=desc,
+                dynamic_ncols=True,
+                mininterval=0.5,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]",
             )
             self._postfix()
 
@@ -285,9 +286,7 @@ def execute(
 
     n_failed = sum(1 for i in skip if finished[i] != "ok")
     try:
-        for result in BACKENDS[backend](
-            todo, workers=workers, address=address, on_step=tick
-        ):
+        for result in BACKENDS[backend](todo, workers=workers, address=address, on_step=tick):
             failed = result.run["status"] != "ok"
             tables = {
                 "runs": pd.DataFrame([result.run]),
@@ -295,8 +294,11 @@ def execute(
                 "events": result.events,
                 "health": result.health,
             }
-            info = {"status": result.run["status"], "wall_time_s": result.wall_time_s,
-                    "worker": result.worker}
+            info = {
+                "status": result.run["status"],
+                "wall_time_s": result.wall_time_s,
+                "worker": result.worker,
+            }
             write_part(folder, result.run["run_id"], tables, info)
             n_failed += int(failed)
             bar.finished(failed)
@@ -386,4 +388,3 @@ def run_experiment(
     if report:
         write_report(folder)
     return ExperimentResult(path=folder, runs=runs_df, wall_time_s=summary.wall_time_s)
-

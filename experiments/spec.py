@@ -352,7 +352,9 @@ class ScenarioSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VariantSpec:
-    """A named set of dotted-path overrides of the scenario (``"recalibration.policy": "damping"``).
+    """A named set of dotted-path overrides of the scenario.
+
+    Example: ``{"recalibration.policy": "damping"}``.
     """
 
     name: str = "default"

@@ -337,7 +337,10 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _concat_parts(paths: Sequence[Path], out: Path) -> None:
     """Stream the Parquet files ``paths`` (in order) into one file, one part in memory at a time."""
-    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    # an empty part (a run without events) says nothing about the types: leave it out
+    metas = [pq.read_metadata(p) for p in paths]
+    schemas = [m.schema.to_arrow_schema().remove_metadata() for m in metas if m.num_rows]
+    schemas = schemas or [m.schema.to_arrow_schema().remove_metadata() for m in metas[:1]]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
     tmp = out.with_name(f".{out.name}.tmp")
     with pq.ParquetWriter(tmp, schema, **_PARQUET_OPTIONS) as writer:

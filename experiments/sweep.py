@@ -95,7 +95,10 @@ class SweepAxis:
         if has_range:
             lo, hi = self.low, self.high
             _require(
-                lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+                lo is not None
+                and hi is not None
+                and math.isfinite(lo)
+                and math.isfinite(hi)
                 and lo < hi,
                 f"{field}.low",
                 "low and high must be finite with low < high",
@@ -162,32 +165,53 @@ class SweepSpec:
             "must be non-empty letters, digits, '-' or '_'",
             self.name,
         )
-        _require(self.mode in SWEEP_MODES, "SweepSpec.mode",
-                 f"must be one of {', '.join(SWEEP_MODES)}", self.mode)
+        _require(
+            self.mode in SWEEP_MODES,
+            "SweepSpec.mode",
+            f"must be one of {', '.join(SWEEP_MODES)}",
+            self.mode,
+        )
         _require(len(self.axes) >= 1, "SweepSpec.axes", "must have at least one axis", self.axes)
         paths = [_scenario_path(a.path) for a in self.axes]
         _require(len(set(paths)) == len(paths), "SweepSpec.axes", "paths must be unique", paths)
         sampled = self.mode in ("random", "lhs")
         if sampled:
-            _require(self.n_samples >= 1, "SweepSpec.n_samples",
-                     f"must be >= 1 in {self.mode} mode", self.n_samples)
+            _require(
+                self.n_samples >= 1,
+                "SweepSpec.n_samples",
+                f"must be >= 1 in {self.mode} mode",
+                self.n_samples,
+            )
         else:
-            _require(self.n_samples == 0, "SweepSpec.n_samples",
-                     f"must be 0 in {self.mode} mode (the axes' values fix the settings)",
-                     self.n_samples)
+            _require(
+                self.n_samples == 0,
+                "SweepSpec.n_samples",
+                f"must be 0 in {self.mode} mode (the axes' values fix the settings)",
+                self.n_samples,
+            )
             ranged = [a.path for a in self.axes if a.is_range]
-            _require(not ranged, "SweepSpec.axes",
-                     f"{self.mode} mode needs values on every axis, not a range", ranged)
+            _require(
+                not ranged,
+                "SweepSpec.axes",
+                f"{self.mode} mode needs values on every axis, not a range",
+                ranged,
+            )
         if self.mode == "zip":
             lengths = {a.path: len(a.values) for a in self.axes}
-            _require(len(set(lengths.values())) == 1, "SweepSpec.axes",
-                     "zip mode needs the same number of values on every axis", lengths)
-        _require(self.replications >= 1, "SweepSpec.replications", "must be >= 1",
-                 self.replications)
+            _require(
+                len(set(lengths.values())) == 1,
+                "SweepSpec.axes",
+                "zip mode needs the same number of values on every axis",
+                lengths,
+            )
+        _require(
+            self.replications >= 1, "SweepSpec.replications", "must be >= 1", self.replications
+        )
         _require(self.seed >= 0, "SweepSpec.seed", "must be >= 0", self.seed)
         names = [s.name for s in self.scenario_set]
-        _require(len(set(names)) == len(names), "SweepSpec.scenarios", "names must be unique",
-                 names)
+        _require(
+            len(set(names)) == len(names), "SweepSpec.scenarios", "names must be unique", names
+        )
         for s in self.scenario_set:
             try:
                 self.base.variant_scenario(s)
@@ -273,8 +297,10 @@ def expand_sweep(sweep: SweepSpec) -> list[RunSpec]:
             design = (
                 ("setting", sid),
                 ("scenario", scen.name),
-                *((_scenario_path(a.path), _get(scenario, _scenario_path(a.path)))
-                  for a in sweep.axes),
+                *(
+                    (_scenario_path(a.path), _get(scenario, _scenario_path(a.path)))
+                    for a in sweep.axes
+                ),
             )
             for r in range(sweep.replications):
                 key = (_COMMON_KEY, j, r) if sweep.common_random_numbers else (_RUN_KEY, i, j, r)
@@ -303,8 +329,15 @@ def run_sweep(
     digest = spec_hash(spec_json)
     folder = result_dir(out_root, sweep.name, digest)
     runs = expand_sweep(sweep)
-    summary = execute(runs, folder, backend=backend, workers=workers, address=address,
-                      progress=progress, retry_failed=retry_failed)
+    summary = execute(
+        runs,
+        folder,
+        backend=backend,
+        workers=workers,
+        address=address,
+        progress=progress,
+        retry_failed=retry_failed,
+    )
     facts = {
         "mode": sweep.mode,
         "axes": [_scenario_path(a.path) for a in sweep.axes],
@@ -312,8 +345,14 @@ def run_sweep(
         "replications": sweep.replications,
         "n_settings": len(runs) // (len(sweep.scenario_set) * sweep.replications),
     }
-    runs_df = finish(folder, spec=spec_json, digest=digest, summary=summary, backend=backend,
-                     extra={"experiment": sweep.name, "sweep": facts})
+    runs_df = finish(
+        folder,
+        spec=spec_json,
+        digest=digest,
+        summary=summary,
+        backend=backend,
+        extra={"experiment": sweep.name, "sweep": facts},
+    )
     if report:
         from experiments.governance_report import write_governance_report
 

@@ -36,13 +36,20 @@ from experiments.sweep import SweepAxis, SweepSpec
 
 __all__ = ["build_sweep", "load_sweep_toml"]
 
+
 def _require(ok: bool, field: str, rule: str, value: Any) -> None:
     if not ok:
         raise SpecError(field, f"{rule}, got {value!r}")
 
 
 _TOML_TOP_LEVEL = (
-    "name", "description", "mode", "n_samples", "replications", "seed", "common_random_numbers",
+    "name",
+    "description",
+    "mode",
+    "n_samples",
+    "replications",
+    "seed",
+    "common_random_numbers",
 )
 
 
@@ -81,14 +88,23 @@ def load_sweep_toml(
     data = dict(data.get("sweep", data))
     base = data.pop("base", None)
     known = sorted({*sweeps, *experiments})
-    _require(isinstance(base, str) and base in known, "base",
-             f"must name a catalog sweep or experiment ({', '.join(known)})", base)
+    _require(
+        isinstance(base, str) and base in known,
+        "base",
+        f"must name a catalog sweep or experiment ({', '.join(known)})",
+        base,
+    )
     scenario = flatten_table(data.pop("scenario", {}))
     axes_table = data.pop("axes", None)
     scen_table = data.pop("scenarios", None)
     unknown = [k for k in data if k not in _TOML_TOP_LEVEL]
-    _require(not unknown, "sweep", f"unknown key(s); allowed: base, {', '.join(_TOML_TOP_LEVEL)}, "
-             "[scenario], [axes], [scenarios.<name>]", unknown)
+    _require(
+        not unknown,
+        "sweep",
+        f"unknown key(s); allowed: base, {', '.join(_TOML_TOP_LEVEL)}, "
+        "[scenario], [axes], [scenarios.<name>]",
+        unknown,
+    )
     fields: dict[str, Any] = dict(data)
     if base in sweeps:
         start = sweeps[base]
@@ -101,12 +117,20 @@ def load_sweep_toml(
         base_exp = apply_overrides(base_exp, {f"scenario.{k}": v for k, v in scenario.items()})
     fields["base"] = base_exp
     if axes_table is not None:
-        _require(isinstance(axes_table, Mapping) and bool(axes_table), "axes",
-                 "must be a table of dotted path = values", axes_table)
+        _require(
+            isinstance(axes_table, Mapping) and bool(axes_table),
+            "axes",
+            "must be a table of dotted path = values",
+            axes_table,
+        )
         fields["axes"] = tuple(_axis_from_toml(k, v) for k, v in axes_table.items())
     if scen_table is not None:
-        _require(isinstance(scen_table, Mapping) and bool(scen_table), "scenarios",
-                 "must be tables [scenarios.<name>] of scenario overrides", scen_table)
+        _require(
+            isinstance(scen_table, Mapping) and bool(scen_table),
+            "scenarios",
+            "must be tables [scenarios.<name>] of scenario overrides",
+            scen_table,
+        )
         bad = [k for k, v in scen_table.items() if not isinstance(v, Mapping)]
         _require(not bad, "scenarios", "each [scenarios.<name>] must be a table", bad)
         fields["scenarios"] = tuple(
@@ -141,8 +165,9 @@ def build_sweep(
     elif target in sweeps:
         sweep = sweeps[target]
     else:
-        raise SpecError("sweep", f"unknown sweep {target!r}; known: {', '.join(sorted(sweeps))} "
-                        "or a FILE.toml")
+        raise SpecError(
+            "sweep", f"unknown sweep {target!r}; known: {', '.join(sorted(sweeps))} or a FILE.toml"
+        )
     # plain SweepSpec fields change together (mode = lhs needs n_samples in the same step)
     plain, nested = {}, {}
     hints = typing.get_type_hints(SweepSpec)

@@ -107,8 +107,12 @@ def preview_liquidation(
         return 0.0
     cp = market.params.collateral[j]
     coll_total, _, fee = liquidation_amounts(
-        min(debt_to_cover, max_debt), bal, float(market._prices()[j]), market._debt_price(),
-        cp.liquidation_bonus, cp.liquidation_protocol_fee_frac,
+        min(debt_to_cover, max_debt),
+        bal,
+        float(market._prices()[j]),
+        market._debt_price(),
+        cp.liquidation_bonus,
+        cp.liquidation_protocol_fee_frac,
     )
     return coll_total - fee
 
@@ -154,10 +158,7 @@ def liquidation_call(
     if (
         repaid < debt
         and not capped
-        and (
-            (debt - repaid) * p_debt < leftover_usd
-            or (bal - coll_total) * p_coll < leftover_usd
-        )
+        and ((debt - repaid) * p_debt < leftover_usd or (bal - coll_total) * p_coll < leftover_usd)
     ):
         return LiquidationResult(TxStatus.INVALID_AMOUNT)
     ledger, pool, coll_aid = market.ledger, market.pool_holder, market._coll_aids[j]

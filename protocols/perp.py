@@ -47,8 +47,14 @@ from protocols.perp_params import (
 )
 from protocols.types import EventKind, PriceFeed, TxStatus
 
-__all__ = ["LiquidationSummary", "MarginTier", "PerpCollateralParams", "PerpExchange",
-           "PerpMarketParams", "PerpParams"]
+__all__ = [
+    "LiquidationSummary",
+    "MarginTier",
+    "PerpCollateralParams",
+    "PerpExchange",
+    "PerpMarketParams",
+    "PerpParams",
+]
 
 _USD_TOL = 1e-6  # USD amounts below this are treated as zero (float noise)
 
@@ -243,11 +249,13 @@ class PerpExchange:
     ) -> tuple[int, TxStatus]:
         """Column of ``asset`` and OK, or -1 and the status the call must return."""
         if not (math.isfinite(amount) and amount >= 0.0):
-            raise ValueError(f"PerpExchange.{where}: amount must be finite and >= 0, "
-                             f"got {amount!r}")
+            raise ValueError(
+                f"PerpExchange.{where}: amount must be finite and >= 0, got {amount!r}"
+            )
         if asset not in self._coll_col:
-            raise ValueError(f"PerpExchange.{where}: asset must be one of {self._coll_assets}, "
-                             f"got {asset!r}")
+            raise ValueError(
+                f"PerpExchange.{where}: asset must be one of {self._coll_assets}, got {asset!r}"
+            )
         if not 0 <= account < self._n:
             return -1, TxStatus.UNKNOWN_ACCOUNT
         if amount == 0.0:
@@ -315,11 +323,13 @@ class PerpExchange:
         """
         m = self._market_col.get(market_asset)
         if m is None:
-            raise ValueError(f"PerpExchange.trade: market must be one of {self._markets}, "
-                             f"got {market_asset!r}")
+            raise ValueError(
+                f"PerpExchange.trade: market must be one of {self._markets}, got {market_asset!r}"
+            )
         if not math.isfinite(size_delta_base):
-            raise ValueError(f"PerpExchange.trade: size_delta_base must be finite, "
-                             f"got {size_delta_base!r}")
+            raise ValueError(
+                f"PerpExchange.trade: size_delta_base must be finite, got {size_delta_base!r}"
+            )
         if not 0 <= account < self._n:
             return TxStatus.UNKNOWN_ACCOUNT, 0.0
         if size_delta_base == 0.0:
@@ -344,8 +354,13 @@ class PerpExchange:
             sizes[0, m], entries[0, m] = new_size, new_entry
             coll[0, self._usdc_col], debt_after = split_cash(usdc, debt, cash)
             equity, _, initial, _ = account_margin(
-                coll, self._collateral_value(), np.array([debt_after]), sizes, entries,
-                index * (1.0 + after), *self._tiers,
+                coll,
+                self._collateral_value(),
+                np.array([debt_after]),
+                sizes,
+                entries,
+                index * (1.0 + after),
+                *self._tiers,
             )
             if equity[0] < initial[0]:
                 return TxStatus.HEALTH_TOO_LOW, fill
@@ -387,8 +402,12 @@ class PerpExchange:
         rate = self._funding_rates(premium) * (dt_seconds / self._params.funding_interval_seconds)
         n = self._n
         to_vault, from_vault, shortfall = settle_funding(
-            self._size[:n], index * (1.0 + premium) * rate, self._coll[:n], self._usdc_col,
-            self._debt[:n], self.vault_usd,
+            self._size[:n],
+            index * (1.0 + premium) * rate,
+            self._coll[:n],
+            self._usdc_col,
+            self._debt[:n],
+            self.vault_usd,
         )
         if to_vault > 0.0:
             self._ledger.transfer(self.margin_holder, self.vault_holder, self._usdc_id, to_vault)
@@ -396,16 +415,26 @@ class PerpExchange:
             self._ledger.transfer(self.vault_holder, self.margin_holder, self._usdc_id, from_vault)
         if shortfall > _USD_TOL:
             self.vault_shortfall_total += shortfall
-            self._events.record(EventKind.SOCIALISED_LOSS, self.name, asset=SETTLEMENT_ASSET,
-                                amount=shortfall, value_usd=shortfall,
-                                detail="vault could not pay funding")
+            self._events.record(
+                EventKind.SOCIALISED_LOSS,
+                self.name,
+                asset=SETTLEMENT_ASSET,
+                amount=shortfall,
+                value_usd=shortfall,
+                detail="vault could not pay funding",
+            )
 
     def _margin_arrays(self, rows: slice | None = None) -> tuple[np.ndarray, ...]:
         """``(equity, maintenance, initial, notional)`` USD arrays of ``rows`` (default: all)."""
         r = slice(0, self._n) if rows is None else rows
         return account_margin(
-            self._coll[r], self._collateral_value(), self._debt[r], self._size[r],
-            self._entry[r], self._marks(), *self._tiers,
+            self._coll[r],
+            self._collateral_value(),
+            self._debt[r],
+            self._size[r],
+            self._entry[r],
+            self._marks(),
+            *self._tiers,
         )
 
     def _account_state(self, account: int) -> tuple[float, float, float, float]:

@@ -137,9 +137,15 @@ def _close_in_chunks(ex: PerpExchange, a: int, chunk: np.ndarray, tally: _Tally)
             fee = pay_insurance(ex, a, min(fee_frac * qty * price, max(equity, 0.0)))
             notional = qty * price
             tally.volume += notional
-            ex._events.record(EventKind.LIQUIDATION, ex.name, account=a,
-                              asset=ex._markets[m], amount=qty, value_usd=notional,
-                              detail=f"price={price:.6g} fee_usd={fee:.6g}")
+            ex._events.record(
+                EventKind.LIQUIDATION,
+                ex.name,
+                account=a,
+                asset=ex._markets[m],
+                amount=qty,
+                value_usd=notional,
+                detail=f"price={price:.6g} fee_usd={fee:.6g}",
+            )
             equity, maintenance, _, _ = ex._account_state(a)
             if equity >= maintenance - _TOL_USD and maintenance > 0.0:
                 return False
@@ -162,8 +168,15 @@ def _resolve_deficit(
         ex._debt[a] -= paid
         ex.insurance_paid_total += paid
         tally.insurance += paid
-        ex._events.record(EventKind.INSURANCE, ex.name, account=a, asset=SETTLEMENT_ASSET,
-                          amount=paid, value_usd=paid, detail="deficit covered")
+        ex._events.record(
+            EventKind.INSURANCE,
+            ex.name,
+            account=a,
+            asset=SETTLEMENT_ASSET,
+            amount=paid,
+            value_usd=paid,
+            detail="deficit covered",
+        )
         deficit -= paid
     if deficit <= _TOL_USD:
         return
@@ -174,9 +187,15 @@ def _resolve_deficit(
         ex._debt[a] -= deficit
         ex.bad_debt_total += deficit
         tally.bad_debt += deficit
-        ex._events.record(EventKind.BAD_DEBT, ex.name, account=a, asset=SETTLEMENT_ASSET,
-                          amount=deficit, value_usd=deficit,
-                          detail="unrecovered deficit forgiven by the vault")
+        ex._events.record(
+            EventKind.BAD_DEBT,
+            ex.name,
+            account=a,
+            asset=SETTLEMENT_ASSET,
+            amount=deficit,
+            value_usd=deficit,
+            detail="unrecovered deficit forgiven by the vault",
+        )
     ex._debt[a] = max(float(ex._debt[a]), 0.0)
 
 
@@ -226,9 +245,15 @@ def _auto_deleverage(
             volume = qty * bankrupt_price
             tally.adl += volume
             ex.adl_volume_total += volume
-            ex._events.record(EventKind.ADL, ex.name, account=c, asset=ex._markets[m],
-                              amount=qty, value_usd=volume,
-                              detail=f"bankrupt_account={a} price={bankrupt_price:.6g}")
+            ex._events.record(
+                EventKind.ADL,
+                ex.name,
+                account=c,
+                asset=ex._markets[m],
+                amount=qty,
+                value_usd=volume,
+                detail=f"bankrupt_account={a} price={bankrupt_price:.6g}",
+            )
     return min(recovered, deficit)
 
 
@@ -298,9 +323,15 @@ def settle_cash(ex: PerpExchange, a: int, cash_usd: float) -> None:
             paid = ex._ledger.transfer(ex.vault_holder, ex.margin_holder, usdc_id, paid)
         if rest - paid > _TOL_USD:
             ex.vault_shortfall_total += rest - paid
-            ex._events.record(EventKind.SOCIALISED_LOSS, ex.name, account=a,
-                              asset=SETTLEMENT_ASSET, amount=rest - paid, value_usd=rest - paid,
-                              detail="vault could not pay profit")
+            ex._events.record(
+                EventKind.SOCIALISED_LOSS,
+                ex.name,
+                account=a,
+                asset=SETTLEMENT_ASSET,
+                amount=rest - paid,
+                value_usd=rest - paid,
+                detail="vault could not pay profit",
+            )
         ex._coll[a, u] = usdc + paid
         ex._debt[a] = debt - repaid
     else:

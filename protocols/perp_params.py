@@ -49,17 +49,22 @@ class MarginTier:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.notional_floor_usd) and self.notional_floor_usd >= 0.0):
-            raise _fail("MarginTier", "notional_floor_usd", "finite and >= 0",
-                        self.notional_floor_usd)
+            raise _fail(
+                "MarginTier", "notional_floor_usd", "finite and >= 0", self.notional_floor_usd
+            )
         if not 0.0 < self.maintenance_margin_frac <= 1.0:
-            raise _fail("MarginTier", "maintenance_margin_frac", "in (0, 1]",
-                        self.maintenance_margin_frac)
+            raise _fail(
+                "MarginTier", "maintenance_margin_frac", "in (0, 1]", self.maintenance_margin_frac
+            )
         if not (math.isfinite(self.max_leverage) and self.max_leverage >= 1.0):
             raise _fail("MarginTier", "max_leverage", "finite and >= 1", self.max_leverage)
         if 1.0 / self.max_leverage < self.maintenance_margin_frac:
-            raise _fail("MarginTier", "max_leverage",
-                        "<= 1 / maintenance_margin_frac (initial >= maintenance)",
-                        self.max_leverage)
+            raise _fail(
+                "MarginTier",
+                "max_leverage",
+                "<= 1 / maintenance_margin_frac (initial >= maintenance)",
+                self.max_leverage,
+            )
 
 
 # Binance USDⓈ-M BTCUSDT tiers, announcement of 2021-03-18, DOMAIN.md A4 [S].
@@ -128,26 +133,37 @@ class PerpMarketParams:
         if not self.tiers or not all(isinstance(t, MarginTier) for t in self.tiers):
             raise _fail("PerpMarketParams", "tiers", "a non-empty tuple of MarginTier", self.tiers)
         if self.tiers[0].notional_floor_usd != 0.0:
-            raise _fail("PerpMarketParams", "tiers", "starting at notional_floor_usd 0",
-                        self.tiers[0].notional_floor_usd)
+            raise _fail(
+                "PerpMarketParams",
+                "tiers",
+                "starting at notional_floor_usd 0",
+                self.tiers[0].notional_floor_usd,
+            )
         for lo, hi in zip(self.tiers, self.tiers[1:], strict=False):
             if hi.notional_floor_usd <= lo.notional_floor_usd:
-                raise _fail("PerpMarketParams", "tiers",
-                            "strictly increasing in notional_floor_usd", hi.notional_floor_usd)
+                raise _fail(
+                    "PerpMarketParams",
+                    "tiers",
+                    "strictly increasing in notional_floor_usd",
+                    hi.notional_floor_usd,
+                )
             if hi.maintenance_margin_frac < lo.maintenance_margin_frac:
-                raise _fail("PerpMarketParams", "tiers",
-                            "non-decreasing in maintenance_margin_frac", hi.maintenance_margin_frac)
+                raise _fail(
+                    "PerpMarketParams",
+                    "tiers",
+                    "non-decreasing in maintenance_margin_frac",
+                    hi.maintenance_margin_frac,
+                )
             if hi.max_leverage > lo.max_leverage:
-                raise _fail("PerpMarketParams", "tiers", "non-increasing in max_leverage",
-                            hi.max_leverage)
+                raise _fail(
+                    "PerpMarketParams", "tiers", "non-increasing in max_leverage", hi.max_leverage
+                )
         if not 0.0 <= self.taker_fee_frac < 0.1:
             raise _fail("PerpMarketParams", "taker_fee_frac", "in [0, 0.1)", self.taker_fee_frac)
         if not (math.isfinite(self.skew_scale_usd) and self.skew_scale_usd > 0.0):
-            raise _fail("PerpMarketParams", "skew_scale_usd", "finite and > 0",
-                        self.skew_scale_usd)
+            raise _fail("PerpMarketParams", "skew_scale_usd", "finite and > 0", self.skew_scale_usd)
         if not 0.0 <= self.max_premium_frac < 1.0:
-            raise _fail("PerpMarketParams", "max_premium_frac", "in [0, 1)",
-                        self.max_premium_frac)
+            raise _fail("PerpMarketParams", "max_premium_frac", "in [0, 1)", self.max_premium_frac)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,16 +226,21 @@ class PerpParams:
 
     def __post_init__(self) -> None:
         if not self.markets or not all(isinstance(m, PerpMarketParams) for m in self.markets):
-            raise _fail("PerpParams", "markets", "a non-empty tuple of PerpMarketParams",
-                        self.markets)
+            raise _fail(
+                "PerpParams", "markets", "a non-empty tuple of PerpMarketParams", self.markets
+            )
         names = [m.asset for m in self.markets]
         if len(set(names)) != len(names):
             raise _fail("PerpParams", "markets", "unique by asset", names)
         if not self.collateral or not all(
             isinstance(c, PerpCollateralParams) for c in self.collateral
         ):
-            raise _fail("PerpParams", "collateral", "a non-empty tuple of PerpCollateralParams",
-                        self.collateral)
+            raise _fail(
+                "PerpParams",
+                "collateral",
+                "a non-empty tuple of PerpCollateralParams",
+                self.collateral,
+            )
         coll = [c.asset for c in self.collateral]
         if len(set(coll)) != len(coll):
             raise _fail("PerpParams", "collateral", "unique by asset", coll)
@@ -228,18 +249,29 @@ class PerpParams:
         if not (math.isfinite(self.mm_scale) and self.mm_scale > 0.0):
             raise _fail("PerpParams", "mm_scale", "finite and > 0", self.mm_scale)
         if not 0.0 <= self.liquidation_fee_frac < 0.5:
-            raise _fail("PerpParams", "liquidation_fee_frac", "in [0, 0.5)",
-                        self.liquidation_fee_frac)
+            raise _fail(
+                "PerpParams", "liquidation_fee_frac", "in [0, 0.5)", self.liquidation_fee_frac
+            )
         if not 0.0 < self.liquidation_chunk_frac <= 1.0:
-            raise _fail("PerpParams", "liquidation_chunk_frac", "in (0, 1]",
-                        self.liquidation_chunk_frac)
-        if not (math.isfinite(self.funding_interval_seconds)
-                and self.funding_interval_seconds > 0.0):
-            raise _fail("PerpParams", "funding_interval_seconds", "finite and > 0",
-                        self.funding_interval_seconds)
+            raise _fail(
+                "PerpParams", "liquidation_chunk_frac", "in (0, 1]", self.liquidation_chunk_frac
+            )
+        if not (
+            math.isfinite(self.funding_interval_seconds) and self.funding_interval_seconds > 0.0
+        ):
+            raise _fail(
+                "PerpParams",
+                "funding_interval_seconds",
+                "finite and > 0",
+                self.funding_interval_seconds,
+            )
         if not abs(self.interest_rate_per_interval) < 0.01:
-            raise _fail("PerpParams", "interest_rate_per_interval", "in (-0.01, 0.01)",
-                        self.interest_rate_per_interval)
+            raise _fail(
+                "PerpParams",
+                "interest_rate_per_interval",
+                "in (-0.01, 0.01)",
+                self.interest_rate_per_interval,
+            )
         if not 0.0 <= self.funding_clamp < 0.1:
             raise _fail("PerpParams", "funding_clamp", "in [0, 0.1)", self.funding_clamp)
 
@@ -277,4 +309,3 @@ class PerpParams:
             cum[i, :k] = maintenance_amounts_usd(floors[i, :k], mmr[i, :k])
             imr[i, :k] = [self.mm_scale / t.max_leverage for t in market.tiers]
         return floors, mmr, cum, imr, n_tiers
-

@@ -7,8 +7,10 @@ Levers (a 3 x 3 x 3 grid, 27 settings):
   recalibration on it is the level a venue starts from: keepers propose absolute, volatility-scaled
   scales (``sigma_hat / sigma_ref``), so it also sets how far the first proposals have to move;
 - ``agents.keeper_half_life_seconds``: the recalibration sensitivity, the half-life of the keepers'
-  EWMA volatility forecast (1 h reacts within the crash hour, 24 h hardly moves in a day). This is
-  the existing keeper's knob; a recalibration-policy spec is meant to replace it;
+  EWMA volatility forecast that drives the ``predictive`` policy (``scenario.recalibration``; 1 h
+  reacts within the crash hour, 24 h hardly moves in a day). Other sensitivities are one
+  ``--axis`` away, e.g. ``recalibration.predictive.multiplier`` or
+  ``recalibration.damping.half_life_seconds`` with ``--set recalibration.policy=damping``;
 - ``governance.timelock_seconds``: the delay between an accepted proposal and its effect (none,
   Aave-steward-like 30 min [R], and 4 h).
 

@@ -156,13 +156,18 @@ def black76_implied_vol_scalar(price, forward, strike, t_years, discount, is_cal
     in-the-money price is turned into the OTM one by put-call parity, ``C - P = F - K``. Bounds:
     ``0 < p_otm < min(F, K)``; ``b`` is increasing in ``s``, so the root is unique.
     """
-    if not (
-        math.isfinite(price)
-        and math.isfinite(forward)
-        and math.isfinite(strike)
-        and math.isfinite(discount)
-        and not math.isnan(t_years)
-    ) or forward <= 0.0 or strike <= 0.0 or discount <= 0.0:
+    if (
+        not (
+            math.isfinite(price)
+            and math.isfinite(forward)
+            and math.isfinite(strike)
+            and math.isfinite(discount)
+            and not math.isnan(t_years)
+        )
+        or forward <= 0.0
+        or strike <= 0.0
+        or discount <= 0.0
+    ):
         return math.nan, _BAD_INPUT
     if t_years <= 0.0:
         return math.nan, _ZERO_TIME

@@ -97,9 +97,7 @@ def black76_prices(forward, strike, t_years, sigma, discount, is_call):
     n = forward.shape[0]
     out = np.empty(n)
     for i in range(n):
-        out[i] = black76_price(
-            forward[i], strike[i], t_years[i], sigma[i], discount[i], is_call[i]
-        )
+        out[i] = black76_price(forward[i], strike[i], t_years[i], sigma[i], discount[i], is_call[i])
     return out
 
 

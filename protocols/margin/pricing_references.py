@@ -126,8 +126,9 @@ def numpy_black76_prices(forward, strike, t_years, sigma, discount, is_call) -> 
 
 def numpy_bs_prices(spot, strike, t_years, rate, div_yield, sigma, is_call) -> np.ndarray:
     """Twin of :func:`~protocols.margin.option_kernels.bs_prices`: Black-76 on the forward."""
-    s, t, r, q = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (spot, t_years, rate,
-                                                                            div_yield)))
+    s, t, r, q = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (spot, t_years, rate, div_yield))
+    )
     tt = np.maximum(t, 0.0)
     forward = s * np.exp((r - q) * tt)
     return numpy_black76_prices(forward, strike, tt, sigma, np.exp(-r * tt), is_call)

@@ -77,11 +77,15 @@ def sabr_lognormal_vol(strike, forward, t_years, alpha, beta, rho, nu, shift):
         else:
             x = -math.log1p(-z * (a + 1.0 - z + 2.0 * rho) / ((a + 1.0) * (1.0 + rho)))
         z_over_x = z / x
-    correction = 1.0 + (
-        b2 * alpha * alpha / (24.0 * fk_half * fk_half)
-        + 0.25 * rho * beta * nu * alpha / fk_half
-        + (2.0 - 3.0 * rho * rho) * nu * nu / 24.0
-    ) * t_years
+    correction = (
+        1.0
+        + (
+            b2 * alpha * alpha / (24.0 * fk_half * fk_half)
+            + 0.25 * rho * beta * nu * alpha / fk_half
+            + (2.0 - 3.0 * rho * rho) * nu * nu / 24.0
+        )
+        * t_years
+    )
     return alpha / denom * z_over_x * correction
 
 
@@ -121,7 +125,13 @@ class SabrParams:
         """Lognormal implied vols at ``strike`` (array-like) for this forward and expiry."""
         k = np.atleast_1d(np.asarray(strike, dtype=float))
         return sabr_lognormal_vols(
-            k, float(forward), float(t_years), self.alpha, self.beta, self.rho, self.nu,
+            k,
+            float(forward),
+            float(t_years),
+            self.alpha,
+            self.beta,
+            self.rho,
+            self.nu,
             self.shift,
         )
 
@@ -235,9 +245,7 @@ def calibrate_sabr(
     x, converged, message = best.x, bool(best.success), str(best.message)
     if floor_k.size and np.any(floor_slack(x) < 0.0):
         x, converged, message = _floored_fit(quote_residuals, floor_slack, x, bounds)
-    params = SabrParams(
-        alpha=float(x[0]), beta=beta, rho=float(x[1]), nu=float(x[2]), shift=shift
-    )
+    params = SabrParams(alpha=float(x[0]), beta=beta, rho=float(x[1]), nu=float(x[2]), shift=shift)
     error = params.vols(k, forward=forward, t_years=t_years) - v
     return SabrFit(
         params=params,

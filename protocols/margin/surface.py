@@ -176,31 +176,51 @@ class VolSurface:
                 )
         arr = {key: np.array(value) for key, value in values.items()}
         checks = (
-            ("expiry_years", np.all(np.isfinite(arr["expiry_years"]) & (arr["expiry_years"] > 0))
-             and np.all(np.diff(arr["expiry_years"]) > 0), "must be finite, > 0 and increasing"),
-            ("atm_vol", np.all(np.isfinite(arr["atm_vol"]) & (arr["atm_vol"] > 0)),
-             "must be finite and > 0"),
+            (
+                "expiry_years",
+                np.all(np.isfinite(arr["expiry_years"]) & (arr["expiry_years"] > 0))
+                and np.all(np.diff(arr["expiry_years"]) > 0),
+                "must be finite, > 0 and increasing",
+            ),
+            (
+                "atm_vol",
+                np.all(np.isfinite(arr["atm_vol"]) & (arr["atm_vol"] > 0)),
+                "must be finite and > 0",
+            ),
             ("rho", np.all(np.abs(arr["rho"]) < 1.0), "must be in (-1, 1)"),
             ("nu", np.all(np.isfinite(arr["nu"]) & (arr["nu"] >= 0)), "must be finite and >= 0"),
-            ("max_log_moneyness", np.all(arr["min_log_moneyness"] < arr["max_log_moneyness"]),
-             "must be > min_log_moneyness"),
+            (
+                "max_log_moneyness",
+                np.all(arr["min_log_moneyness"] < arr["max_log_moneyness"]),
+                "must be > min_log_moneyness",
+            ),
             ("vol_floor", 0.0 <= self.vol_floor < self.vol_cap, "must be >= 0 and < vol_cap"),
         )
         for key, ok, rule in checks:
             if not ok:
                 raise ValueError(f"{name}.{key}: {rule}, got {getattr(self, key)}")
-        alpha = np.array([
-            alpha_from_atm_vol(a, ti, r, v)
-            for a, ti, r, v in zip(values["atm_vol"], t, values["rho"], values["nu"], strict=True)
-        ])
+        alpha = np.array(
+            [
+                alpha_from_atm_vol(a, ti, r, v)
+                for a, ti, r, v in zip(
+                    values["atm_vol"], t, values["rho"], values["nu"], strict=True
+                )
+            ]
+        )
         if not np.all(alpha > 0.0):
             bad = int(np.flatnonzero(~(alpha > 0.0))[0])
             raise ValueError(
                 f"{name}.nu: no SABR alpha gives atm_vol {values['atm_vol'][bad]} at expiry "
                 f"{t[bad]} with rho {values['rho'][bad]}, nu {values['nu'][bad]} (nu too large)"
             )
-        nodes = (arr["expiry_years"], alpha, arr["rho"], arr["nu"],
-                 arr["min_log_moneyness"], arr["max_log_moneyness"])
+        nodes = (
+            arr["expiry_years"],
+            alpha,
+            arr["rho"],
+            arr["nu"],
+            arr["min_log_moneyness"],
+            arr["max_log_moneyness"],
+        )
         for a in nodes:
             a.setflags(write=False)
         object.__setattr__(self, "_nodes", nodes)
@@ -231,8 +251,9 @@ class VolSurface:
 
     def total_variance(self, log_moneyness, t_years) -> np.ndarray:
         """Unclamped total variance ``sigma^2 T`` at ``ln(K/F)`` and ``t_years`` (broadcast)."""
-        k, t = np.broadcast_arrays(np.asarray(log_moneyness, dtype=float),
-                                   np.asarray(t_years, dtype=float))
+        k, t = np.broadcast_arrays(
+            np.asarray(log_moneyness, dtype=float), np.asarray(t_years, dtype=float)
+        )
         vol = surface_vols(np.ravel(k), np.ravel(t), *self._nodes, 0.0, math.inf)
         return (vol * vol).reshape(k.shape) * t
 
@@ -242,11 +263,11 @@ class VolSurface:
         Arguments broadcast as NumPy arrays do; returns an array of their broadcast shape. A
         ``t_years <= 0`` gets the first expiry's vol (flat extrapolation).
         """
-        f, k, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (forward, strike,
-                                                                             t_years)))
+        f, k, t = np.broadcast_arrays(
+            *(np.asarray(a, dtype=float) for a in (forward, strike, t_years))
+        )
         log_m = np.log(k / f)
-        vol = surface_vols(np.ravel(log_m), np.ravel(t), *self._nodes, self.vol_floor,
-                           self.vol_cap)
+        vol = surface_vols(np.ravel(log_m), np.ravel(t), *self._nodes, self.vol_floor, self.vol_cap)
         return vol.reshape(f.shape)
 
     def bumped(self, *, atm_shift: float) -> VolSurface:
@@ -273,8 +294,13 @@ class VolSurface:
     @classmethod
     def from_quotes(cls, *, strike, expiry_years, implied_vol, forward, **kwargs) -> VolSurface:
         """Fit a surface to quotes; see :func:`fit_surface` (this returns only the surface)."""
-        return fit_surface(strike=strike, expiry_years=expiry_years, implied_vol=implied_vol,
-                           forward=forward, **kwargs).surface
+        return fit_surface(
+            strike=strike,
+            expiry_years=expiry_years,
+            implied_vol=implied_vol,
+            forward=forward,
+            **kwargs,
+        ).surface
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,8 +369,15 @@ def fit_surface(
             w_prev = prev.total_variance(grid, prev.expiry_years[-1])
             floor_strike = fwd * np.exp(np.clip(grid, k_lo, k_hi))
             floor_vol = np.sqrt(w_prev / ti) + _CALENDAR_MARGIN_VOL
-        fit = calibrate_sabr(k[sel] * fwd / f[sel], iv[sel], forward=fwd, t_years=float(ti),
-                             beta=1.0, floor_strike=floor_strike, floor_vol=floor_vol)
+        fit = calibrate_sabr(
+            k[sel] * fwd / f[sel],
+            iv[sel],
+            forward=fwd,
+            t_years=float(ti),
+            beta=1.0,
+            floor_strike=floor_strike,
+            floor_vol=floor_vol,
+        )
         p = fit.params
         atm = sabr_lognormal_vol(fwd, fwd, float(ti), p.alpha, 1.0, p.rho, p.nu, 0.0)
         nodes.append((float(ti), atm, p.rho, p.nu, k_lo, k_hi))
@@ -357,5 +390,11 @@ def fit_surface(
 
 def _partial_surface(nodes: list[tuple[float, float, float, float, float, float]]) -> VolSurface:
     cols = list(zip(*nodes, strict=True))
-    return VolSurface(expiry_years=cols[0], atm_vol=cols[1], rho=cols[2], nu=cols[3],
-                      min_log_moneyness=cols[4], max_log_moneyness=cols[5])
+    return VolSurface(
+        expiry_years=cols[0],
+        atm_vol=cols[1],
+        rho=cols[2],
+        nu=cols[3],
+        min_log_moneyness=cols[4],
+        max_log_moneyness=cols[5],
+    )

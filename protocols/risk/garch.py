@@ -70,9 +70,7 @@ class GarchParams:
         if self.beta < 0.0:
             raise ValueError(f"GarchParams.beta: must be >= 0, got {self.beta}")
         if not self.alpha + self.beta < 1.0:
-            raise ValueError(
-                f"GarchParams.alpha + beta: must be < 1, got {self.alpha + self.beta}"
-            )
+            raise ValueError(f"GarchParams.alpha + beta: must be < 1, got {self.alpha + self.beta}")
         if not self.bar_seconds > 0.0:
             raise ValueError(f"GarchParams.bar_seconds: must be > 0, got {self.bar_seconds}")
 
@@ -170,7 +168,9 @@ def fit_garch_mle(returns: np.ndarray, *, bar_seconds: float = SECONDS_PER_HOUR)
     )
     omega, alpha, beta = (float(v) for v in res.x)
     return GarchParams(
-        omega=omega / _PCT**2, alpha=alpha, beta=min(beta, _MAX_PERSISTENCE - alpha),
+        omega=omega / _PCT**2,
+        alpha=alpha,
+        beta=min(beta, _MAX_PERSISTENCE - alpha),
         bar_seconds=bar_seconds,
     )
 
@@ -188,7 +188,9 @@ def fit_garch_arch(returns: np.ndarray, *, bar_seconds: float = SECONDS_PER_HOUR
     # arch's SLSQP may end a hair past alpha + beta = 1 (integrated GARCH, common on hourly crypto
     # returns); pull beta back to the stationarity bound our own fit uses.
     return GarchParams(
-        omega=float(p["omega"]) / _PCT**2, alpha=alpha, beta=min(beta, _MAX_PERSISTENCE - alpha),
+        omega=float(p["omega"]) / _PCT**2,
+        alpha=alpha,
+        beta=min(beta, _MAX_PERSISTENCE - alpha),
         bar_seconds=bar_seconds,
     )
 

@@ -43,9 +43,13 @@ def fit_har(
     resid = y[ok] - design @ beta
     k = len(HAR_FEATURES)
     return LinearLogModel(
-        feature_names=HAR_FEATURES, coef=tuple(float(b) for b in beta[1:]),
-        intercept=float(beta[0]), center=(0.0,) * k, scale=(1.0,) * k,
-        smearing=smearing_factor(resid), horizon_hours=horizon_hours,
+        feature_names=HAR_FEATURES,
+        coef=tuple(float(b) for b in beta[1:]),
+        intercept=float(beta[0]),
+        center=(0.0,) * k,
+        scale=(1.0,) * k,
+        smearing=smearing_factor(resid),
+        horizon_hours=horizon_hours,
     )
 
 
@@ -53,5 +57,6 @@ def har_forecaster(*, initial_vol_annual: float, **kwargs: object) -> FeatureFor
     """HAR-RV with the shipped coefficients (``models/har.json``)."""
     from protocols.risk.model_files import load_model
 
-    return FeatureForecaster(initial_vol_annual=initial_vol_annual, model=load_model("har"),
-                             **kwargs)
+    return FeatureForecaster(
+        initial_vol_annual=initial_vol_annual, model=load_model("har"), **kwargs
+    )

@@ -77,8 +77,9 @@ class HourlyForecaster:
         if not dt_seconds > 0.0:
             return
         if not math.isfinite(log_return):
-            raise ValueError(f"{type(self).__name__}.update: log_return must be finite, got "
-                             f"{log_return}")
+            raise ValueError(
+                f"{type(self).__name__}.update: log_return must be finite, got {log_return}"
+            )
         self.elapsed_seconds += dt_seconds
         # close every hour that ended before this return was realised (empty hours are flat bars)
         while self.elapsed_seconds > self._hour_end_seconds + _EPS_SECONDS:
@@ -119,5 +120,6 @@ class HourlyForecaster:
     @property
     def vol_annual(self) -> float:
         """The next hour's forecast variance, annualised, as a volatility."""
-        return math.sqrt(self.forecast_variance(SECONDS_PER_HOUR) / SECONDS_PER_HOUR
-                         * SECONDS_PER_YEAR)
+        return math.sqrt(
+            self.forecast_variance(SECONDS_PER_HOUR) / SECONDS_PER_HOUR * SECONDS_PER_YEAR
+        )

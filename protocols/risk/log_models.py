@@ -73,18 +73,24 @@ class LinearLogModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "feature_names": list(self.feature_names), "coef": list(self.coef),
-            "intercept": self.intercept, "center": list(self.center),
-            "scale": list(self.scale), "smearing": self.smearing,
+            "feature_names": list(self.feature_names),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "center": list(self.center),
+            "scale": list(self.scale),
+            "smearing": self.smearing,
             "horizon_hours": self.horizon_hours,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LinearLogModel:
         return cls(
-            feature_names=tuple(d["feature_names"]), coef=tuple(map(float, d["coef"])),
-            intercept=float(d["intercept"]), center=tuple(map(float, d["center"])),
-            scale=tuple(map(float, d["scale"])), smearing=float(d["smearing"]),
+            feature_names=tuple(d["feature_names"]),
+            coef=tuple(map(float, d["coef"])),
+            intercept=float(d["intercept"]),
+            center=tuple(map(float, d["center"])),
+            scale=tuple(map(float, d["scale"])),
+            smearing=float(d["smearing"]),
             horizon_hours=int(d["horizon_hours"]),
         )
 
@@ -125,8 +131,15 @@ class TreeEnsembleModel:
     def predict_log(self, x: np.ndarray) -> np.ndarray:
         a = self.arrays
         return tree_ensemble_predict(
-            np.ascontiguousarray(x, dtype=np.float64), a["feature"], a["threshold"],
-            a["missing_left"], a["left"], a["right"], a["is_leaf"], a["value"], a["roots"],
+            np.ascontiguousarray(x, dtype=np.float64),
+            a["feature"],
+            a["threshold"],
+            a["missing_left"],
+            a["left"],
+            a["right"],
+            a["is_leaf"],
+            a["value"],
+            a["roots"],
             self.baseline,
         )
 

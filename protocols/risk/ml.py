@@ -88,5 +88,6 @@ def hgb_forecaster(*, initial_vol_annual: float, **kwargs: object) -> FeatureFor
     """Histogram gradient boosting on all features (shipped ``models/hgb.json``)."""
     from protocols.risk.model_files import load_model
 
-    return FeatureForecaster(initial_vol_annual=initial_vol_annual, model=load_model("hgb"),
-                             **kwargs)
+    return FeatureForecaster(
+        initial_vol_annual=initial_vol_annual, model=load_model("hgb"), **kwargs
+    )

@@ -39,8 +39,10 @@ def write_model(path: Path, model: Model, metadata: dict[str, Any]) -> None:
     elif isinstance(model, TreeEnsembleModel):
         kind = "tree_ensemble"
         body = {
-            "feature_names": list(model.feature_names), "baseline": model.baseline,
-            "smearing": model.smearing, "horizon_hours": model.horizon_hours,
+            "feature_names": list(model.feature_names),
+            "baseline": model.baseline,
+            "smearing": model.smearing,
+            "horizon_hours": model.horizon_hours,
             "arrays_file": path.with_suffix(".npz").name,
         }
         np.savez_compressed(path.with_suffix(".npz"), **model.arrays)
@@ -77,8 +79,10 @@ def read_model(path: Path) -> tuple[Model, dict[str, Any]]:
         for k in _FLAG_ARRAYS:
             arrays[k] = arrays[k].astype(np.uint8)
         model = TreeEnsembleModel(
-            feature_names=tuple(body["feature_names"]), baseline=float(body["baseline"]),
-            smearing=float(body["smearing"]), horizon_hours=int(body["horizon_hours"]),
+            feature_names=tuple(body["feature_names"]),
+            baseline=float(body["baseline"]),
+            smearing=float(body["smearing"]),
+            horizon_hours=int(body["horizon_hours"]),
             arrays=arrays,
         )
     else:

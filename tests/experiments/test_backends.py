@@ -20,14 +20,18 @@ RAY_LOOPBACK = {
 # A scenario that fails deterministically when its run starts: the replay has 1,440 steps.
 TOO_LONG = VariantSpec(
     name="too-long",
-    overrides=(("market.replay", "eth-2020-03-12"), ("market.path_model", "replay"),
-               ("steps", 5_000)),
+    overrides=(
+        ("market.replay", "eth-2020-03-12"),
+        ("market.path_model", "replay"),
+        ("steps", 5_000),
+    ),
 )
 
 
 def _sweep(tmp_path, name: str, backend: str, **kwargs):
-    return run_sweep(tiny(), out_root=tmp_path / name, backend=backend, progress=False,
-                     report=False, **kwargs)
+    return run_sweep(
+        tiny(), out_root=tmp_path / name, backend=backend, progress=False, report=False, **kwargs
+    )
 
 
 def _assert_identical(a, b) -> None:
@@ -45,7 +49,12 @@ def test_serial_sweep_writes_one_row_per_run_with_parameters(serial) -> None:
     runs = read_table(serial.path / RUNS_FILE)
     assert len(runs) == 8 and list(runs["status"].unique()) == ["ok"]
     assert list(runs.columns[:7]) == [
-        "run_id", "variant", "replication", "setting", "scenario", "perp.mm_scale",
+        "run_id",
+        "variant",
+        "replication",
+        "setting",
+        "scenario",
+        "perp.mm_scale",
         "governance.timelock_seconds",
     ]
     assert list(runs["run_id"]) == sorted(runs["run_id"])

@@ -37,7 +37,10 @@ def window(s: HourlySeries, start: str, stop: str) -> HourlySeries:
     i0, i1 = np.searchsorted(s.time, [np.datetime64(start, "s"), np.datetime64(stop, "s")])
     r = s.r[i0:i1]
     return dataclasses.replace(
-        s, time=s.time[i0:i1], r=r, features=s.features[i0:i1],
+        s,
+        time=s.time[i0:i1],
+        r=r,
+        features=s.features[i0:i1],
         target_rv=forward_realised_variance(r, s.horizon_hours),
     )
 
@@ -68,8 +71,13 @@ def test_walk_forward_never_trains_on_data_at_or_after_the_first_test_time(
     if gap:  # an outage: the grid may skip hours
         time[4000:] += gap * HOUR
     start = time[start_hour]
-    splits = walk_forward_splits(time, test_start=str(start), test_end=str(time[7000]),
-                                 refit_days=refit_days, horizon_hours=horizon)
+    splits = walk_forward_splits(
+        time,
+        test_start=str(start),
+        test_end=str(time[7000]),
+        refit_days=refit_days,
+        horizon_hours=horizon,
+    )
     assert splits and splits[0].test_start == start_hour
     for sp, nxt in itertools.pairwise(splits):
         assert sp.test_stop == nxt.test_start  # blocks tile the test period
@@ -135,12 +143,11 @@ def test_export_hgb_matches_scikit_learn() -> None:
     x = rng.normal(size=(3000, K))
     y = x[:, 0] + np.sin(2 * x[:, 1]) + 0.1 * rng.normal(size=3000)
     x[::7, 2] = np.nan  # missing values follow the learned direction
-    est = HistGradientBoostingRegressor(max_iter=40, max_leaf_nodes=15, early_stopping=False,
-                                        random_state=0).fit(x, y)
+    est = HistGradientBoostingRegressor(
+        max_iter=40, max_leaf_nodes=15, early_stopping=False, random_state=0
+    ).fit(x, y)
     model = export_hgb(est, smearing=1.0, horizon_hours=24)
     test = rng.normal(size=(500, K))
     test[::5, 2] = np.nan
     test[::11, 0] = np.nan
     np.testing.assert_allclose(model.predict_log(test), est.predict(test), rtol=1e-12, atol=1e-12)
-
-

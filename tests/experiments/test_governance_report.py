@@ -39,17 +39,28 @@ def _runs() -> pd.DataFrame:
             for r in range(5):
                 # one run in four of each setting has bad debt, the worst one reaches `worst`
                 bad = worst * (r == 4) * (scen == "crash") + worst / 10 * (r == 3)
-                rows.append({
-                    "run_id": f"{sid}-{scen}-r{r}", "variant": f"{sid}-{scen}", "replication": r,
-                    "setting": sid, "scenario": scen, "perp.mm_scale": mm,
-                    "governance.timelock_seconds": tl, "bad_debt_usd": bad,
-                    "insolvent": bad > 0, "insurance_drawdown_frac": rng.uniform(0, 0.1),
-                    "liquidation_volume_usd": rng.uniform(1e6, 2e6),
-                    "capital_efficiency": eff + rng.normal(0, 0.1),
-                    "margin_peak_to_trough": 1.5, "margin_max_1d_increase_frac": 0.5,
-                    "insurance_fund_start_usd": 5e6, "status": "ok", "error": "",
-                    "traceback": "",
-                })
+                rows.append(
+                    {
+                        "run_id": f"{sid}-{scen}-r{r}",
+                        "variant": f"{sid}-{scen}",
+                        "replication": r,
+                        "setting": sid,
+                        "scenario": scen,
+                        "perp.mm_scale": mm,
+                        "governance.timelock_seconds": tl,
+                        "bad_debt_usd": bad,
+                        "insolvent": bad > 0,
+                        "insurance_drawdown_frac": rng.uniform(0, 0.1),
+                        "liquidation_volume_usd": rng.uniform(1e6, 2e6),
+                        "capital_efficiency": eff + rng.normal(0, 0.1),
+                        "margin_peak_to_trough": 1.5,
+                        "margin_max_1d_increase_frac": 0.5,
+                        "insurance_fund_start_usd": 5e6,
+                        "status": "ok",
+                        "error": "",
+                        "traceback": "",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -57,8 +68,13 @@ def _folder(tmp_path, runs: pd.DataFrame):
     write_table(runs, tmp_path / RUNS_FILE)
     spec = {"name": "synthetic"}
     sweep = {"mode": "grid", "axes": AXES, "scenarios": ["crash", "stress"], "replications": 5}
-    write_manifest(tmp_path, spec=spec, spec_hash=spec_hash(spec), wall_time_s=1.0,
-                   extra={"experiment": "synthetic", "sweep": sweep})
+    write_manifest(
+        tmp_path,
+        spec=spec,
+        spec_hash=spec_hash(spec),
+        wall_time_s=1.0,
+        extra={"experiment": "synthetic", "sweep": sweep},
+    )
     return tmp_path
 
 
@@ -116,8 +132,9 @@ def test_write_governance_report_is_deterministic_with_figures(tmp_path) -> None
 
 
 def test_build_report_of_a_plain_run_is_the_experiment_report(tmp_path, small_spec) -> None:
-    result = run_experiment(small_spec("baseline", 20), out_root=tmp_path, progress=False,
-                            report=False)
+    result = run_experiment(
+        small_spec("baseline", 20), out_root=tmp_path, progress=False, report=False
+    )
     text = build_report(result.path).read_text()
     assert text.startswith("# cascadelab report: baseline")
     with pytest.raises(ValueError, match="not a sweep"):
@@ -135,8 +152,19 @@ def test_cli_sweep_report_and_list(tmp_path, capsys) -> None:
         '[scenarios.stress]\n"market.vol_annual" = [1.5, 1.2]\n'
     )
     out = tmp_path / "results"
-    code = main(["sweep", str(toml), "--backend", "serial", "--out", str(out), "--quiet",
-                 "--axis", "governance.timelock_seconds=0,600"])
+    code = main(
+        [
+            "sweep",
+            str(toml),
+            "--backend",
+            "serial",
+            "--out",
+            str(out),
+            "--quiet",
+            "--axis",
+            "governance.timelock_seconds=0,600",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "4 runs (0 failed)" in printed and "is the most" in printed
     folder = next(out.glob("cli-sweep/*"))

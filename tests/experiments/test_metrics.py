@@ -94,8 +94,13 @@ def test_run_outcomes_record_margins_and_insolvency() -> None:
     assert row["capital_efficiency"] == pytest.approx(expected)
     assert row["margin_peak_to_trough"] >= 1.0
     assert row["insolvent"] == (
-        max(row["bad_debt_usd"], row["socialised_loss_usd"], row["adl_volume_usd"],
-            row["perp_vault_shortfall_usd"]) > 0.01
+        max(
+            row["bad_debt_usd"],
+            row["socialised_loss_usd"],
+            row["adl_volume_usd"],
+            row["perp_vault_shortfall_usd"],
+        )
+        > 0.01
     )
     assert row["perp.mm_scale"] == 0.75 and row["setting"] == "s000"
     assert (row["status"], row["error"]) == ("ok", "")

@@ -25,8 +25,12 @@ from experiments.scenarios.replay import (
 
 DAY = 86_400
 MONTH = 31 * DAY
-DURATION = {"eth-2020-03-12": DAY, "eth-2021-05-19": DAY,
-            "binance-2020-03": MONTH, "binance-2021-05": MONTH}
+DURATION = {
+    "eth-2020-03-12": DAY,
+    "eth-2021-05-19": DAY,
+    "binance-2020-03": MONTH,
+    "binance-2021-05": MONTH,
+}
 BAR_SECONDS = {("eth-2020-03-12", "ETH"): 600, ("eth-2021-05-19", "ETH"): 600}
 
 
@@ -45,8 +49,12 @@ def ewma_filter_twin(x, decay, initial):
 
 
 def test_available_names():
-    assert available_replays() == ("eth-2020-03-12", "eth-2021-05-19", "binance-2020-03",
-                                   "binance-2021-05")
+    assert available_replays() == (
+        "eth-2020-03-12",
+        "eth-2021-05-19",
+        "binance-2020-03",
+        "binance-2021-05",
+    )
     assert available_gas() == ("gas-2020-03-12", "gas-2020-03-12-10min", "gas-2021-05-19")
 
 
@@ -57,8 +65,11 @@ def test_shipped_files_are_tidy_without_gaps_or_duplicates():
     for path in files:
         df = pd.read_csv(path)
         gas = path.name.startswith("gas_")
-        expected = (["time_utc", "gwei_p30", "gwei_p60", "gwei_p90"] if gas else
-                    ["time_utc", "open", "high", "low", "close", "volume_base"])
+        expected = (
+            ["time_utc", "gwei_p30", "gwei_p60", "gwei_p90"]
+            if gas
+            else ["time_utc", "open", "high", "low", "close", "volume_base"]
+        )
         assert list(df.columns) == expected, path.name
         assert not df.isna().any().any(), path.name
         times = pd.to_datetime(df["time_utc"], format="%Y-%m-%dT%H:%M:%SZ", utc=True)
@@ -93,8 +104,11 @@ def test_replay_prices_at_bar_ends_equal_the_closes(name):
 def test_replay_log_returns_are_the_price_increments(name):
     replay = load_replay(name, ("BTC", "ETH"), 300)
     assert replay.log_returns.shape == (replay.n_steps, 2)
-    np.testing.assert_allclose(np.cumsum(replay.log_returns, axis=0),
-                               np.log(replay.prices_usd[1:] / replay.prices_usd[0]), atol=1e-12)
+    np.testing.assert_allclose(
+        np.cumsum(replay.log_returns, axis=0),
+        np.log(replay.prices_usd[1:] / replay.prices_usd[0]),
+        atol=1e-12,
+    )
     assert replay.initial_prices_usd == tuple(replay.prices_usd[0])
     assert not replay.prices_usd.flags.writeable and not replay.log_returns.flags.writeable
 
@@ -142,8 +156,10 @@ def test_may_2021_and_month_replays_match_known_values():
     month = load_replay("binance-2020-03", ("BTC",), 3_600, through_high_low=True)
     closes = load_bars("binance-2020-03", "BTC")["close"]
     assert month.n_steps == 744 and month.prices_usd.min() == closes.min()  # lows off the grid
-    assert load_replay("binance-2020-03", ("BTC",), 60, through_high_low=True).prices_usd.min() \
+    assert (
+        load_replay("binance-2020-03", ("BTC",), 60, through_high_low=True).prices_usd.min()
         == 3782.13
+    )
 
 
 def test_replay_with_steps_longer_than_a_bar_samples_the_closes():
@@ -153,18 +169,27 @@ def test_replay_with_steps_longer_than_a_bar_samples_the_closes():
     np.testing.assert_array_equal(replay.prices_usd[1:, 0], closes[5::6])
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: load_replay("eth-2022-05-09", ("ETH",), 60), "load_replay.name: must be one of"),
-    (lambda: load_replay("eth-2020-03-12", ("SOL",), 60), "load_replay.name: must be one of"),
-    (lambda: load_replay("eth-2020-03-12", ("ETH", "ETH"), 60),
-     "load_replay.assets: must be distinct and non-empty"),
-    (lambda: load_replay("eth-2020-03-12", ("ETH",), 0),
-     "load_replay.step_seconds: must be an integer in (0, 86400]"),
-    (lambda: load_gas("gas-2020-03-13", 60), "load_gas.name: must be one of"),
-    (lambda: load_gas("gas-2020-03-12", 60, percentile=50),
-     "load_gas.percentile: must be one of (30, 60, 90)"),
-    (lambda: load_bars("binance-2020-03", "DOGE"), "load_bars.name: must be one of"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: load_replay("eth-2022-05-09", ("ETH",), 60), "load_replay.name: must be one of"),
+        (lambda: load_replay("eth-2020-03-12", ("SOL",), 60), "load_replay.name: must be one of"),
+        (
+            lambda: load_replay("eth-2020-03-12", ("ETH", "ETH"), 60),
+            "load_replay.assets: must be distinct and non-empty",
+        ),
+        (
+            lambda: load_replay("eth-2020-03-12", ("ETH",), 0),
+            "load_replay.step_seconds: must be an integer in (0, 86400]",
+        ),
+        (lambda: load_gas("gas-2020-03-13", 60), "load_gas.name: must be one of"),
+        (
+            lambda: load_gas("gas-2020-03-12", 60, percentile=50),
+            "load_gas.percentile: must be one of (30, 60, 90)",
+        ),
+        (lambda: load_bars("binance-2020-03", "DOGE"), "load_bars.name: must be one of"),
+    ],
+)
 def test_replay_errors_name_the_argument_and_rule(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
@@ -198,18 +223,27 @@ def test_gas_one_minute_and_ten_minute_sources_agree_hourly():
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(0, 30), k=st.integers(1, 3), decay=st.floats(0.0, 1.0),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(0, 30),
+    k=st.integers(1, 3),
+    decay=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_ewma_filter_matches_python_twin(n, k, decay, seed):
     x = np.random.default_rng(seed).exponential(size=(n, k))
-    np.testing.assert_allclose(ewma_filter(x, decay, 0.3), ewma_filter_twin(x, decay, 0.3),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        ewma_filter(x, decay, 0.3), ewma_filter_twin(x, decay, 0.3), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_synthetic_gas_is_calm_in_calm_markets_and_spikes_in_black_thursday():
     params = SyntheticGasParams()
-    calm = gbm_log_returns(np.random.default_rng(0), n_steps=10_080, step_seconds=60,
-                           params=GbmParams(vol_per_year=(0.8, 0.6)))
+    calm = gbm_log_returns(
+        np.random.default_rng(0),
+        n_steps=10_080,
+        step_seconds=60,
+        params=GbmParams(vol_per_year=(0.8, 0.6)),
+    )
     gas = synthetic_gas(calm, step_seconds=60)
     assert gas.shape == (10_080,)
     assert np.all(gas >= params.base_gwei) and np.all(gas <= params.base_gwei * params.max_factor)
@@ -223,8 +257,12 @@ def test_synthetic_gas_is_calm_in_calm_markets_and_spikes_in_black_thursday():
 @settings(max_examples=25, deadline=None)
 @given(scale=st.floats(1.0, 20.0), seed=st.integers(0, 1_000), cut=st.integers(1, 399))
 def test_synthetic_gas_rises_with_absolute_returns_and_is_causal(scale, seed, cut):
-    r = gbm_log_returns(np.random.default_rng(seed), n_steps=400, step_seconds=60,
-                        params=GbmParams(vol_per_year=(1.0, 0.5)))
+    r = gbm_log_returns(
+        np.random.default_rng(seed),
+        n_steps=400,
+        step_seconds=60,
+        params=GbmParams(vol_per_year=(1.0, 0.5)),
+    )
     gas = synthetic_gas(r, step_seconds=60)
     assert np.all(synthetic_gas(r * scale, step_seconds=60) >= gas - 1e-9)
     future_changed = r.copy()
@@ -232,12 +270,15 @@ def test_synthetic_gas_rises_with_absolute_returns_and_is_causal(scale, seed, cu
     np.testing.assert_array_equal(synthetic_gas(future_changed, step_seconds=60)[:cut], gas[:cut])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"base_gwei": 0.0}, "SyntheticGasParams.base_gwei: must be > 0, got 0.0"),
-    ({"max_factor": 0.5}, "SyntheticGasParams.max_factor: must be >= 1, got 0.5"),
-    ({"horizon_seconds": 0}, "SyntheticGasParams.horizon_seconds: must be an integer > 0"),
-    ({"elasticity": float("nan")}, "SyntheticGasParams.elasticity: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base_gwei": 0.0}, "SyntheticGasParams.base_gwei: must be > 0, got 0.0"),
+        ({"max_factor": 0.5}, "SyntheticGasParams.max_factor: must be >= 1, got 0.5"),
+        ({"horizon_seconds": 0}, "SyntheticGasParams.horizon_seconds: must be an integer > 0"),
+        ({"elasticity": float("nan")}, "SyntheticGasParams.elasticity: must be >= 0"),
+    ],
+)
 def test_synthetic_gas_params_validation_names_field_and_rule(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SyntheticGasParams(**kwargs)

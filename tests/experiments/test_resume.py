@@ -69,12 +69,19 @@ def test_killed_sweep_resumes_to_the_uninterrupted_tables(tmp_path) -> None:
     folder = next((tmp_path / "killed").glob("*/*"))
     assert not (folder / RUNS_FILE).exists()
     # the same call finishes the job (here on another backend), skipping the finished runs
-    resumed = run_sweep(_sweep(), out_root=tmp_path / "killed", backend="process", workers=2,
-                        progress=False, report=False)
+    resumed = run_sweep(
+        _sweep(),
+        out_root=tmp_path / "killed",
+        backend="process",
+        workers=2,
+        progress=False,
+        report=False,
+    )
     manifest = json.loads((resumed.path / MANIFEST_FILE).read_text())
     assert manifest["extra"]["n_resumed"] >= done
-    whole = run_sweep(_sweep(), out_root=tmp_path / "whole", backend="serial", progress=False,
-                      report=False)
+    whole = run_sweep(
+        _sweep(), out_root=tmp_path / "whole", backend="serial", progress=False, report=False
+    )
     for table in TABLES:
         assert (resumed.path / table).read_bytes() == (whole.path / table).read_bytes(), table
 
@@ -96,8 +103,12 @@ def test_half_written_part_is_discarded_and_complete_sweep_is_not_rerun(tmp_path
     from experiments.runner import execute_run
 
     result = execute_run(runs[0])
-    tables = {"runs": __import__("pandas").DataFrame([result.run]), "steps": result.steps,
-              "events": result.events, "health": result.health}
+    tables = {
+        "runs": __import__("pandas").DataFrame([result.run]),
+        "steps": result.steps,
+        "events": result.events,
+        "health": result.health,
+    }
     write_part(other, runs[0].run_id, tables, {"status": "ok", "wall_time_s": 0.0, "worker": ""})
     resumed = run_sweep(sweep, out_root=tmp_path / "b", progress=False, report=False)
     assert json.loads((other / MANIFEST_FILE).read_text())["extra"]["n_resumed"] == 1

@@ -177,3 +177,29 @@ def test_write_manifest_rejects_wrong_hash_and_bad_wall_time(tmp_path):
 def test_read_manifest_missing_names_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
         read_manifest(tmp_path)
+
+
+def test_consolidate_parts_accepts_a_run_without_events(tmp_path) -> None:
+    """A run with no events writes an empty events part; consolidation must still type the
+    columns from the parts that have rows (regression: an untyped empty part broke the merge)."""
+    from experiments.store import consolidate_parts, read_table, write_part
+
+    def tables(run_id: str, n_events: int) -> dict[str, pd.DataFrame]:
+        events = pd.DataFrame(
+            {"run_id": [run_id] * n_events, "kind": ["LIQUIDATION"] * n_events}
+        ).astype({"run_id": "str", "kind": "str"})
+        if n_events == 0:  # what pandas builds from empty lists: untyped object columns
+            events = pd.DataFrame({"run_id": [], "kind": []})
+        return {
+            "runs": pd.DataFrame({"run_id": [run_id], "status": ["ok"]}),
+            "steps": pd.DataFrame({"run_id": [run_id], "step": [1]}),
+            "events": events,
+            "health": pd.DataFrame({"run_id": [run_id], "health": [1.0]}),
+        }
+
+    write_part(tmp_path, "a", tables("a", 0), {"status": "ok", "wall_time_s": 0.0, "worker": ""})
+    write_part(tmp_path, "b", tables("b", 2), {"status": "ok", "wall_time_s": 0.0, "worker": ""})
+    consolidate_parts(tmp_path, ["a", "b"])
+    events = read_table(tmp_path / "events.parquet")
+    assert events["kind"].tolist() == ["LIQUIDATION", "LIQUIDATION"]
+    assert read_table(tmp_path / "runs.parquet")["run_id"].tolist() == ["a", "b"]

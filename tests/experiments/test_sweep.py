@@ -25,7 +25,12 @@ def test_grid_is_the_cartesian_product_times_scenarios_and_replications() -> Non
     runs = expand_sweep(sweep)
     assert len(runs) == 3 * 2 * 2 * 2  # settings x scenarios x replications
     assert sweep_settings(sweep) == [
-        (0.75, 0.0), (0.75, 1800.0), (1.0, 0.0), (1.0, 1800.0), (1.5, 0.0), (1.5, 1800.0)
+        (0.75, 0.0),
+        (0.75, 1800.0),
+        (1.0, 0.0),
+        (1.0, 1800.0),
+        (1.5, 0.0),
+        (1.5, 1800.0),
     ]
     first = runs[0]
     assert first.run_id == "s000-garch-stress-r0"
@@ -112,16 +117,24 @@ def test_common_random_numbers_share_seeds_across_settings_only() -> None:
         ({"axes": (MM, MM)}, r"SweepSpec.axes: paths must be unique"),
         ({"n_samples": 4}, r"SweepSpec.n_samples: must be 0 in grid mode"),
         ({"mode": "lhs"}, r"SweepSpec.n_samples: must be >= 1 in lhs mode"),
-        ({"axes": (SweepAxis(path="perp.mm_scale", low=1.0, high=2.0),)},
-         r"SweepSpec.axes: grid mode needs values on every axis"),
+        (
+            {"axes": (SweepAxis(path="perp.mm_scale", low=1.0, high=2.0),)},
+            r"SweepSpec.axes: grid mode needs values on every axis",
+        ),
         ({"replications": 0}, r"SweepSpec.replications: must be >= 1, got 0"),
         ({"name": "a b"}, r"SweepSpec.name: must be non-empty letters"),
-        ({"axes": (SweepAxis(path="perp.mm_scal", values=(1.0,)),)},
-         r"SweepSpec.axes\[perp.mm_scal\].*scenario.perp.mm_scal: unknown field"),
-        ({"axes": (SweepAxis(path="perp.mm_scale", values=(1.0, -1.0)),)},
-         r"SweepSpec.axes\[perp.mm_scale\]: value -1.0: .*mm_scale.*> 0"),
-        ({"scenarios": (VariantSpec(name="x", overrides=(("market.path_model", "nope"),)),)},
-         r"SweepSpec.scenarios.x.scenario.market.path_model: must be one of"),
+        (
+            {"axes": (SweepAxis(path="perp.mm_scal", values=(1.0,)),)},
+            r"SweepSpec.axes\[perp.mm_scal\].*scenario.perp.mm_scal: unknown field",
+        ),
+        (
+            {"axes": (SweepAxis(path="perp.mm_scale", values=(1.0, -1.0)),)},
+            r"SweepSpec.axes\[perp.mm_scale\]: value -1.0: .*mm_scale.*> 0",
+        ),
+        (
+            {"scenarios": (VariantSpec(name="x", overrides=(("market.path_model", "nope"),)),)},
+            r"SweepSpec.scenarios.x.scenario.market.path_model: must be one of",
+        ),
     ],
 )
 def test_invalid_sweep_names_the_field_and_the_rule(changes, message) -> None:
@@ -199,7 +212,11 @@ def test_command_line_changes_apply_together() -> None:
     seed=st.integers(0, 2**32),
 )
 def test_lhs_strata_property(n, seed) -> None:
-    sweep = tiny(mode="lhs", n_samples=n, seed=seed,
-                 axes=(SweepAxis(path="perp.mm_scale", low=1.0, high=2.0),))
+    sweep = tiny(
+        mode="lhs",
+        n_samples=n,
+        seed=seed,
+        axes=(SweepAxis(path="perp.mm_scale", low=1.0, high=2.0),),
+    )
     u = np.array([p[0] for p in sweep_settings(sweep)]) - 1.0
     assert sorted(np.floor(u * n).astype(int)) == list(range(n))

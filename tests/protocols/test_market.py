@@ -283,10 +283,15 @@ def test_market_discard_pending_flow_forgets_unapplied_flow() -> None:
     from protocols.market import ImpactParams, ReferenceMarket, ReferenceMarketParams
 
     ledger = Ledger(("USDC", "ETH"))
-    m = ReferenceMarket(ledger, assets=("ETH",), initial_prices_usd=(2000.0,),
-                        params=ReferenceMarketParams(
-                            impact={"ETH": ImpactParams(depth_usd=1e8, half_life_seconds=600.0)}),
-                        step_seconds=60)
+    m = ReferenceMarket(
+        ledger,
+        assets=("ETH",),
+        initial_prices_usd=(2000.0,),
+        params=ReferenceMarketParams(
+            impact={"ETH": ImpactParams(depth_usd=1e8, half_life_seconds=600.0)}
+        ),
+        step_seconds=60,
+    )
     m.record_flow("ETH", -10_000.0)
     m.discard_pending_flow()
     import numpy as np

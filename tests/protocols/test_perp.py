@@ -28,8 +28,10 @@ class FakeAMM:
 
     def reserves(self) -> tuple[float, float]:
         lb = self.ledger
-        return (lb.balance(self.holder, lb.asset_id(self.base)),
-                lb.balance(self.holder, lb.asset_id("USDC")))
+        return (
+            lb.balance(self.holder, lb.asset_id(self.base)),
+            lb.balance(self.holder, lb.asset_id("USDC")),
+        )
 
     def swap(self, holder, asset_in, amount_in, min_amount_out=0.0):
         lb = self.ledger
@@ -50,8 +52,14 @@ class FakeAMM:
 class World:
     """A ledger, a bank holder with plenty of everything, ETH/BTC oracles and one exchange."""
 
-    def __init__(self, params: PerpParams | None = None, *, vault: float = 1e8,
-                 insurance: float = 0.0, with_amm: bool = False) -> None:
+    def __init__(
+        self,
+        params: PerpParams | None = None,
+        *,
+        vault: float = 1e8,
+        insurance: float = 0.0,
+        with_amm: bool = False,
+    ) -> None:
         self.ledger = Ledger(("USDC", "ETH", "BTC"))
         self.events = EventLog()
         self.bank = self.ledger.open_holder("bank")
@@ -66,8 +74,13 @@ class World:
             self.ledger.transfer(self.bank, amm.holder, self.ledger.asset_id("USDC"), 3_000_000.0)
             venues["ETH"] = self.amm = amm
         self.ex = PerpExchange(
-            "perp", self.ledger, self.events, oracles=self.oracles,
-            params=params or clean_params(), step_seconds=STEP_SECONDS, spot_venues=venues,
+            "perp",
+            self.ledger,
+            self.events,
+            oracles=self.oracles,
+            params=params or clean_params(),
+            step_seconds=STEP_SECONDS,
+            spot_venues=venues,
             flow_sink=lambda asset, size: self.flows.append((asset, size)),
         )
         if vault:
@@ -109,8 +122,9 @@ class World:
 
 def clean_params(**overrides) -> PerpParams:
     """Default tiers, but no fee and no skew premium: round numbers in hand-worked tests."""
-    markets = tuple(PerpMarketParams(asset=a, taker_fee_frac=0.0, skew_scale_usd=1e15)
-                    for a in ("ETH", "BTC"))
+    markets = tuple(
+        PerpMarketParams(asset=a, taker_fee_frac=0.0, skew_scale_usd=1e15) for a in ("ETH", "BTC")
+    )
     return PerpParams(markets=markets, **overrides)
 
 
@@ -293,14 +307,30 @@ def test_funding_small_premium_pays_interest_rate():
 # ---------------------------------------------------------------------- invariants
 ACTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("deposit"), st.integers(0, 2), st.sampled_from(["USDC", "ETH"]),
-                  st.floats(1.0, 5_000.0)),
-        st.tuples(st.just("withdraw"), st.integers(0, 2), st.sampled_from(["USDC", "ETH"]),
-                  st.floats(1.0, 5_000.0)),
-        st.tuples(st.just("trade"), st.integers(0, 2), st.sampled_from(["ETH", "BTC"]),
-                  st.floats(-40.0, 40.0)),
-        st.tuples(st.just("price"), st.integers(0, 2), st.sampled_from(["ETH", "BTC"]),
-                  st.floats(-0.25, 0.25)),
+        st.tuples(
+            st.just("deposit"),
+            st.integers(0, 2),
+            st.sampled_from(["USDC", "ETH"]),
+            st.floats(1.0, 5_000.0),
+        ),
+        st.tuples(
+            st.just("withdraw"),
+            st.integers(0, 2),
+            st.sampled_from(["USDC", "ETH"]),
+            st.floats(1.0, 5_000.0),
+        ),
+        st.tuples(
+            st.just("trade"),
+            st.integers(0, 2),
+            st.sampled_from(["ETH", "BTC"]),
+            st.floats(-40.0, 40.0),
+        ),
+        st.tuples(
+            st.just("price"),
+            st.integers(0, 2),
+            st.sampled_from(["ETH", "BTC"]),
+            st.floats(-0.25, 0.25),
+        ),
         st.tuples(st.just("accrue"), st.integers(0, 2), st.just(""), st.integers(1, 500)),
         st.tuples(st.just("liquidate"), st.integers(0, 2), st.just(""), st.just(0.0)),
     ),
@@ -309,8 +339,11 @@ ACTIONS = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(actions=ACTIONS, insurance=st.sampled_from([0.0, 500.0, 1e6]),
-       skew_scale=st.sampled_from([1e7, 1e15]))
+@given(
+    actions=ACTIONS,
+    insurance=st.sampled_from([0.0, 500.0, 1e6]),
+    skew_scale=st.sampled_from([1e7, 1e15]),
+)
 def test_random_actions_conserve_ledger_and_claims(actions, insurance, skew_scale):
     markets = tuple(PerpMarketParams(asset=a, skew_scale_usd=skew_scale) for a in ("ETH", "BTC"))
     w = World(PerpParams(markets=markets), vault=1e6, insurance=insurance, with_amm=True)
@@ -319,8 +352,12 @@ def test_random_actions_conserve_ledger_and_claims(actions, insurance, skew_scal
         w.ledger.transfer(w.bank, owner, w.ledger.asset_id("USDC"), 20_000.0)
         w.ledger.transfer(w.bank, owner, w.ledger.asset_id("ETH"), 5.0)
     # leveraged books from the start so that price moves liquidate someone
-    for a, asset, size in ((accounts[0], "ETH", 12.0), (accounts[1], "ETH", -10.0),
-                           (accounts[2], "BTC", 0.3), (accounts[0], "BTC", -0.2)):
+    for a, asset, size in (
+        (accounts[0], "ETH", 12.0),
+        (accounts[1], "ETH", -10.0),
+        (accounts[2], "BTC", 0.3),
+        (accounts[0], "BTC", -0.2),
+    ):
         assert w.ex.trade(a, asset, size)[0] == TxStatus.OK
     step = 0
     for kind, i, asset, x in [*actions, ("liquidate", 0, "", 0.0)]:
@@ -344,8 +381,11 @@ def test_random_actions_conserve_ledger_and_claims(actions, insurance, skew_scal
                 if getattr(summary, name) > 0:
                     event(name)
             cols = w.events.columns
-            adl_hit = {cols["account"][j] for j in range(n_events, len(w.events))
-                       if cols["kind"][j] == EventKind.ADL.name}
+            adl_hit = {
+                cols["account"][j]
+                for j in range(n_events, len(w.events))
+                if cols["kind"][j] == EventKind.ADL.name
+            }
             if skew_scale > 1e12:  # marks do not move with open interest: one pass heals all
                 equity, maintenance, _ = w.ex.margin_state()
                 for b in set(accounts) - adl_hit:

@@ -104,8 +104,18 @@ def test_maintenance_amounts_binance_column():
         np.array([t.notional_floor_usd for t in tiers]),
         np.array([t.maintenance_margin_frac for t in tiers]),
     )
-    expected = [0, 50, 1_300, 16_300, 266_300, 1_266_300, 2_516_300, 5_016_300, 25_016_300,
-                100_016_300]
+    expected = [
+        0,
+        50,
+        1_300,
+        16_300,
+        266_300,
+        1_266_300,
+        2_516_300,
+        5_016_300,
+        25_016_300,
+        100_016_300,
+    ]
     np.testing.assert_allclose(cum, expected, atol=1e-6)
 
 
@@ -149,15 +159,22 @@ def test_account_margin_matches_reference_random():
 def test_account_margin_dydx_isolated_liquidation_price():
     # DOMAIN.md A4 [S inputs, C result]: e = 1000, short -3 at 3000, MMF 5% -> p' = 3174.60.
     market = PerpMarketParams(
-        asset="ETH", tiers=(MarginTier(notional_floor_usd=0.0, maintenance_margin_frac=0.05,
-                                       max_leverage=20.0),)
+        asset="ETH",
+        tiers=(
+            MarginTier(notional_floor_usd=0.0, maintenance_margin_frac=0.05, max_leverage=20.0),
+        ),
     )
     tables = PerpParams(markets=(market,)).tier_arrays()
 
     def excess(price: float) -> float:
         eq, mm, _, _ = account_margin(
-            np.array([[1000.0, 0.0, 0.0]]), np.array([1.0, 0.0, 0.0]), np.zeros(1),
-            np.array([[-3.0]]), np.array([[3000.0]]), np.array([price]), *tables,
+            np.array([[1000.0, 0.0, 0.0]]),
+            np.array([1.0, 0.0, 0.0]),
+            np.zeros(1),
+            np.array([[-3.0]]),
+            np.array([[3000.0]]),
+            np.array([price]),
+            *tables,
         )
         return float(eq[0] - mm[0])
 

@@ -43,12 +43,18 @@ class World:
         self.ledger.transfer(self.bank, self.amm.holder, 1, 1_000.0)
         self.ledger.transfer(self.bank, self.amm.holder, 0, 3_000_000.0)
         self.flows: list[tuple[str, float]] = []
-        markets = tuple(PerpMarketParams(asset=a, taker_fee_frac=0.0, skew_scale_usd=1e15)
-                        for a in ("ETH", "BTC"))
+        markets = tuple(
+            PerpMarketParams(asset=a, taker_fee_frac=0.0, skew_scale_usd=1e15)
+            for a in ("ETH", "BTC")
+        )
         self.ex = PerpExchange(
-            "perp", self.ledger, self.events, oracles=self.oracles,
+            "perp",
+            self.ledger,
+            self.events,
+            oracles=self.oracles,
             params=PerpParams(markets=markets, liquidation_fee_frac=liquidation_fee_frac),
-            step_seconds=60, spot_venues={"ETH": self.amm},
+            step_seconds=60,
+            spot_venues={"ETH": self.amm},
             flow_sink=lambda asset, size: self.flows.append((asset, size)),
         )
         self.ex.seed_vault(self.bank, 1e8)
@@ -149,8 +155,12 @@ def _adl_book(insurance: float) -> tuple[World, int, dict[str, int]]:
     w = World(insurance=insurance)
     bankrupt = w.account(usdc=10_000.0)
     w.ex.trade(bankrupt, "ETH", 100.0)
-    shorts = {"hi": w.account(usdc=1_000.0), "mid": w.account(usdc=20_000.0),
-              "lo": w.account(usdc=100_000.0), "loser": w.account(usdc=10_000.0)}
+    shorts = {
+        "hi": w.account(usdc=1_000.0),
+        "mid": w.account(usdc=20_000.0),
+        "lo": w.account(usdc=100_000.0),
+        "loser": w.account(usdc=10_000.0),
+    }
     w.ex.trade(shorts["hi"], "ETH", -10.0)
     w.ex.trade(shorts["mid"], "ETH", -50.0)
     w.ex.trade(shorts["lo"], "ETH", -100.0)
@@ -219,7 +229,8 @@ def test_liquidation_sells_eth_collateral_into_spot_venue():
     assert summary.n_liquidations == 1
     assert w.ex.collateral_of(a, "ETH") < 5.0
     assert w.ledger.balance(w.amm.holder, 1) - eth_pool0 == pytest.approx(
-        5.0 - w.ex.collateral_of(a, "ETH"))
+        5.0 - w.ex.collateral_of(a, "ETH")
+    )
     assert w.ex.debt_of(a) == pytest.approx(0.0, abs=1e-9)
     equity, maintenance, _ = w.ex.margin_state()
     assert equity[a] >= maintenance[a] - 1e-6

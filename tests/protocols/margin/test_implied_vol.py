@@ -24,16 +24,25 @@ from protocols.margin.option_kernels import black76_price, black76_prices, bs_pr
 
 def _grid():
     """Calls and puts over log-moneyness -8..8 standard deviations, T 30 s..10 y, vol 1%..250%."""
-    z, t, vol = np.meshgrid(np.linspace(-8.0, 8.0, 33), np.geomspace(1e-6, 10.0, 15),
-                            np.geomspace(0.01, 2.5, 12), indexing="ij")
+    z, t, vol = np.meshgrid(
+        np.linspace(-8.0, 8.0, 33),
+        np.geomspace(1e-6, 10.0, 15),
+        np.geomspace(0.01, 2.5, 12),
+        indexing="ij",
+    )
     z, t, vol = z.ravel(), t.ravel(), vol.ravel()
     n = z.size
     forward = np.full(n, 100.0)
     strike = forward * np.exp(z * vol * np.sqrt(t))
     disc = np.exp(-0.05 * t)
-    return (np.concatenate([forward, forward]), np.concatenate([strike, strike]),
-            np.concatenate([t, t]), np.concatenate([vol, vol]), np.concatenate([disc, disc]),
-            np.repeat([True, False], n))
+    return (
+        np.concatenate([forward, forward]),
+        np.concatenate([strike, strike]),
+        np.concatenate([t, t]),
+        np.concatenate([vol, vol]),
+        np.concatenate([disc, disc]),
+        np.repeat([True, False], n),
+    )
 
 
 def test_black76_implied_vol_round_trips_over_a_wide_grid():
@@ -72,8 +81,13 @@ def test_black76_implied_vol_matches_brentq_reference():
     sigma, status = black76_implied_vol(price, f, k, t, np.ones(n), call)
     assert np.all(status == IvStatus.OK)
     for i in range(n):
-        ref = brentq(lambda s, i=i: black76_price(f[i], k[i], t[i], s, 1.0, call[i]) - price[i],
-                     1e-6, 10.0, xtol=1e-15, rtol=1e-15)
+        ref = brentq(
+            lambda s, i=i: black76_price(f[i], k[i], t[i], s, 1.0, call[i]) - price[i],
+            1e-6,
+            10.0,
+            xtol=1e-15,
+            rtol=1e-15,
+        )
         assert sigma[i] == pytest.approx(ref, rel=1e-9)
 
 
@@ -116,11 +130,16 @@ def test_coin_implied_vol_reproduces_shipped_deribit_mark_ivs():
         q = load_deribit_quotes(asset)
         n = q["t_years"].size
         one = np.ones(n)
-        sigma, status = black76_implied_vol_coin(q["mark_price_coin"], q["forward_usd"],
-                                                 q["strike_usd"], q["t_years"], one, q["is_call"])
+        sigma, status = black76_implied_vol_coin(
+            q["mark_price_coin"], q["forward_usd"], q["strike_usd"], q["t_years"], one, q["is_call"]
+        )
         assert np.all(status != IvStatus.BAD_INPUT)
-        vega_coin_per_unit = black76_greeks_coin(q["forward_usd"], q["strike_usd"], q["t_years"],
-                                                 q["mark_iv"], one, q["is_call"])[3] * 100
+        vega_coin_per_unit = (
+            black76_greeks_coin(
+                q["forward_usd"], q["strike_usd"], q["t_years"], q["mark_iv"], one, q["is_call"]
+            )[3]
+            * 100
+        )
         # half a price tick moves the IV by 0.00005 / vega; keep quotes where that is < 0.5 pt
         informative = (q["mark_price_coin"] >= 0.001) & (0.00005 / vega_coin_per_unit < 0.005)
         assert informative.sum() > 0.6 * n
@@ -156,15 +175,17 @@ def test_coin_implied_vol_reproduces_shipped_deribit_mark_ivs():
 def test_implied_vol_status_codes_at_and_beyond_the_bounds(
     price, forward, strike, t_years, discount, is_call, status, sigma
 ):
-    got_sigma, got_status = black76_implied_vol_scalar(price, forward, strike, t_years, discount,
-                                                       is_call)
+    got_sigma, got_status = black76_implied_vol_scalar(
+        price, forward, strike, t_years, discount, is_call
+    )
     assert got_status == status
     if math.isnan(sigma):
         assert math.isnan(got_sigma)
     else:
         assert got_sigma == sigma
-    arr_sigma, arr_status = black76_implied_vol(*(np.array([v]) for v in (
-        price, forward, strike, t_years, discount, is_call)))
+    arr_sigma, arr_status = black76_implied_vol(
+        *(np.array([v]) for v in (price, forward, strike, t_years, discount, is_call))
+    )
     assert arr_status[0] == status and arr_status.dtype == np.int8
     assert np.array_equal(arr_sigma, [got_sigma], equal_nan=True)
 
@@ -182,12 +203,19 @@ def test_implied_vol_tiny_expiry_and_extreme_vol():
     # At 2000% the price equals its upper bound K in float64: no vol can be recovered.
     price = black76_price(100.0, 100.0, 1.0, 20.0, 1.0, False)
     assert black76_implied_vol_scalar(price, 100.0, 100.0, 1.0, 1.0, False)[1] == (
-        IvStatus.ABOVE_UPPER_BOUND)
+        IvStatus.ABOVE_UPPER_BOUND
+    )
 
 
 def test_iv_status_is_a_small_intenum():
-    assert [s.name for s in IvStatus] == ["OK", "BELOW_INTRINSIC", "ABOVE_UPPER_BOUND",
-                                          "ZERO_TIME", "NOT_CONVERGED", "BAD_INPUT"]
+    assert [s.name for s in IvStatus] == [
+        "OK",
+        "BELOW_INTRINSIC",
+        "ABOVE_UPPER_BOUND",
+        "ZERO_TIME",
+        "NOT_CONVERGED",
+        "BAD_INPUT",
+    ]
     assert all(isinstance(s.value, int) for s in IvStatus)
 
 
@@ -207,8 +235,14 @@ def test_implied_vol_never_raises_and_nan_always_has_a_status(price, f, k, t, di
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.floats(1e-3, 1e5), st.floats(-5.0, 5.0), st.floats(1e-12, 10.0), st.floats(0.005, 3.0),
-       st.floats(0.3, 1.0), st.booleans())
+@given(
+    st.floats(1e-3, 1e5),
+    st.floats(-5.0, 5.0),
+    st.floats(1e-12, 10.0),
+    st.floats(0.005, 3.0),
+    st.floats(0.3, 1.0),
+    st.booleans(),
+)
 def test_implied_vol_recovers_sigma_whenever_the_price_has_time_value(f, mny, t, vol, disc, call):
     k = f * math.exp(mny)
     price = black76_price(f, k, t, vol, disc, call)

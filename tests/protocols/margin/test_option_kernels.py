@@ -155,8 +155,14 @@ def test_black76_coin_greeks_are_deribit_premium_adjusted():
 
 
 def test_greek_rows_name_units():
-    assert GREEK_ROWS == ("price", "delta", "gamma", "vega_per_vol_point", "theta_per_day",
-                          "rho_per_pct")
+    assert GREEK_ROWS == (
+        "price",
+        "delta",
+        "gamma",
+        "vega_per_vol_point",
+        "theta_per_day",
+        "rho_per_pct",
+    )
     assert tuple(range(6)) == (PRICE, DELTA, GAMMA, VEGA, THETA, RHO)
 
 
@@ -188,11 +194,18 @@ def test_bs_greeks_match_quantlib_analytic_european_engine():
         div_q.setValue(q[i])
         vol_q.setValue(vol[i])
         kind = ql.Option.Call if call[i] else ql.Option.Put
-        option = ql.VanillaOption(ql.PlainVanillaPayoff(kind, strike[i]),
-                                  ql.EuropeanExercise(today + int(days[i])))
+        option = ql.VanillaOption(
+            ql.PlainVanillaPayoff(kind, strike[i]), ql.EuropeanExercise(today + int(days[i]))
+        )
         option.setPricingEngine(engine)
-        theirs[:, i] = (option.NPV(), option.delta(), option.gamma(), option.vega() / 100,
-                        option.theta() / 365, option.rho() / 100)
+        theirs[:, i] = (
+            option.NPV(),
+            option.delta(),
+            option.gamma(),
+            option.vega() / 100,
+            option.theta() / 365,
+            option.rho() / 100,
+        )
     scale = np.array([spot, np.ones(n), 1 / spot, spot, spot, spot])  # each row's natural size
     np.testing.assert_array_less(np.abs(ours - theirs) / scale, 1e-10)
 
@@ -205,8 +218,9 @@ def test_black76_greeks_match_quantlib_black_calculator():
     ours = black76_greeks_usd(forward, strike, t, vol, disc, call)
     for i in range(n):
         kind = ql.Option.Call if call[i] else ql.Option.Put
-        bc = ql.BlackCalculator(ql.PlainVanillaPayoff(kind, strike[i]), forward[i],
-                                vol[i] * math.sqrt(t[i]), disc[i])
+        bc = ql.BlackCalculator(
+            ql.PlainVanillaPayoff(kind, strike[i]), forward[i], vol[i] * math.sqrt(t[i]), disc[i]
+        )
         expected = (bc.value(), bc.deltaForward(), bc.gammaForward(), bc.vega(t[i]) / 100)
         scale = (forward[i], 1.0, 1.0 / forward[i], forward[i])
         for row, (value, size) in enumerate(zip(expected, scale, strict=True)):
@@ -318,18 +332,29 @@ def test_kernels_match_numpy_references_including_degenerate_inputs():
     disc = np.exp(-r * np.maximum(t, 0.0))
     pairs = [
         (bs_greeks_usd(s, k, t, r, q, vol, call), numpy_bs_greeks_usd(s, k, t, r, q, vol, call)),
-        (black76_greeks_usd(s, k, t, vol, disc, call),
-         numpy_black76_greeks_usd(s, k, t, vol, disc, call)),
-        (black76_greeks_coin(s, k, t, vol, disc, call),
-         numpy_black76_greeks_coin(s, k, t, vol, disc, call)),
+        (
+            black76_greeks_usd(s, k, t, vol, disc, call),
+            numpy_black76_greeks_usd(s, k, t, vol, disc, call),
+        ),
+        (
+            black76_greeks_coin(s, k, t, vol, disc, call),
+            numpy_black76_greeks_coin(s, k, t, vol, disc, call),
+        ),
     ]
     for ours, ref in pairs:
         np.testing.assert_allclose(ours, ref, rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(bs_prices(s, k, t, r, q, vol, call),
-                               numpy_bs_prices(s, k, t, r, q, vol, call), rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(black76_prices(s, k, t, vol, disc, call),
-                               numpy_black76_prices(s, k, t, vol, disc, call), rtol=1e-11,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        bs_prices(s, k, t, r, q, vol, call),
+        numpy_bs_prices(s, k, t, r, q, vol, call),
+        rtol=1e-11,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        black76_prices(s, k, t, vol, disc, call),
+        numpy_black76_prices(s, k, t, vol, disc, call),
+        rtol=1e-11,
+        atol=1e-12,
+    )
     scalar = [bs_price.py_func(*a) for a in zip(s, k, t, r, q, vol, call, strict=True)]
     np.testing.assert_allclose(bs_prices(s, k, t, r, q, vol, call), scalar, rtol=1e-12, atol=1e-13)
 
@@ -350,8 +375,9 @@ def test_into_kernels_fill_the_callers_array_and_accept_broadcast_views():
     zero = np.broadcast_to(0.0, n)
     bs_greeks_usd_into(f, k, t, zero, zero, vol, call, out)
     # r = q = 0: BS on spot equals Black-76 on the forward, except rho (spot vs forward held fixed)
-    np.testing.assert_allclose(out[:RHO], black76_greeks_usd(f, k, t, vol, disc, call)[:RHO],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        out[:RHO], black76_greeks_usd(f, k, t, vol, disc, call)[:RHO], rtol=1e-14
+    )
 
 
 # ------------------------------------------------------------------ Hypothesis properties

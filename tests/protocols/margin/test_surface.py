@@ -20,8 +20,12 @@ T = (7 / 365, 30 / 365, 90 / 365, 1.0)
 
 
 def _surface(**overrides) -> VolSurface:
-    fields = {"expiry_years": T, "atm_vol": (0.55, 0.60, 0.62, 0.65),
-              "rho": (-0.1, -0.15, -0.2, -0.2), "nu": (3.0, 1.8, 1.2, 0.8)}
+    fields = {
+        "expiry_years": T,
+        "atm_vol": (0.55, 0.60, 0.62, 0.65),
+        "rho": (-0.1, -0.15, -0.2, -0.2),
+        "nu": (3.0, 1.8, 1.2, 0.8),
+    }
     return VolSurface(**(fields | overrides))
 
 
@@ -36,8 +40,9 @@ def _node_vol(surface: VolSurface, i: int, log_m):
 
 def test_surface_reproduces_atm_vol_at_every_expiry():
     s = _surface()
-    np.testing.assert_allclose(s.implied_vol(60_000.0, 60_000.0, np.array(T)), s.atm_vol,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        s.implied_vol(60_000.0, 60_000.0, np.array(T)), s.atm_vol, rtol=1e-13
+    )
 
 
 def test_surface_at_node_expiries_is_the_node_smile():
@@ -56,8 +61,9 @@ def test_surface_interpolates_linearly_in_total_variance_at_fixed_moneyness():
     for frac in (0.1, 0.5, 0.9):
         t = T[1] + frac * (T[2] - T[1])
         expected = np.sqrt((w0 + frac * (w1 - w0)) / t)
-        np.testing.assert_allclose(s.implied_vol(2_000.0, 2_000.0 * np.exp(k), t), expected,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            s.implied_vol(2_000.0, 2_000.0 * np.exp(k), t), expected, rtol=1e-12
+        )
         np.testing.assert_allclose(s.total_variance(k, t), w0 + frac * (w1 - w0), rtol=1e-12)
 
 
@@ -73,8 +79,7 @@ def test_surface_extrapolates_flat_in_vol_beyond_the_expiries():
     k = np.linspace(-0.5, 0.5, 11)
     strikes = 100.0 * np.exp(k)
     for t in (1e-6, 1 / 365, 0.0, -1.0):  # before the first expiry, and expired
-        np.testing.assert_allclose(s.implied_vol(100.0, strikes, t), _node_vol(s, 0, k),
-                                   rtol=1e-13)
+        np.testing.assert_allclose(s.implied_vol(100.0, strikes, t), _node_vol(s, 0, k), rtol=1e-13)
     np.testing.assert_allclose(s.implied_vol(100.0, strikes, 3.0), _node_vol(s, 3, k), rtol=1e-13)
 
 
@@ -88,8 +93,9 @@ def test_surface_is_flat_outside_each_smiles_moneyness_range():
 
 def test_surface_clamps_to_deribit_style_mark_iv_bounds():
     """Deribit's older rule marked IV inside [30%, 100%] (DOMAIN.md A1 [S])."""
-    s = _surface(atm_vol=(0.25, 0.26, 0.27, 0.28), nu=(9.0, 6.0, 4.0, 3.0), vol_floor=0.30,
-                 vol_cap=1.00)
+    s = _surface(
+        atm_vol=(0.25, 0.26, 0.27, 0.28), nu=(9.0, 6.0, 4.0, 3.0), vol_floor=0.30, vol_cap=1.00
+    )
     free = dataclasses.replace(s, vol_floor=0.0, vol_cap=math.inf)
     k = np.linspace(-1.5, 1.5, 61)
     for t in T:
@@ -104,10 +110,14 @@ def test_surface_kernel_matches_its_python_twin():
     k = rng.uniform(-1.5, 1.5, 300)
     t = rng.uniform(-0.1, 1.5, 300)
     nodes = s.node_arrays
-    np.testing.assert_allclose(surface_vols(k, t, *nodes, 0.2, 1.5),
-                               surface_vols.py_func(k, t, *nodes, 0.2, 1.5), rtol=1e-14)
-    nan_in = surface_vols(np.array([0.0, np.nan, 0.1]), np.array([np.nan, 0.5, 0.5]), *nodes,
-                          0.0, np.inf)
+    np.testing.assert_allclose(
+        surface_vols(k, t, *nodes, 0.2, 1.5),
+        surface_vols.py_func(k, t, *nodes, 0.2, 1.5),
+        rtol=1e-14,
+    )
+    nan_in = surface_vols(
+        np.array([0.0, np.nan, 0.1]), np.array([np.nan, 0.5, 0.5]), *nodes, 0.0, np.inf
+    )
     assert np.isnan(nan_in[:2]).all() and np.isfinite(nan_in[2])
     assert not nodes[0].flags.writeable
 
@@ -116,14 +126,16 @@ def test_surface_bumped_and_scaled_return_new_surfaces():
     s = _surface()
     up = s.bumped(atm_shift=0.05)
     assert up is not s and s.atm_vol == (0.55, 0.60, 0.62, 0.65)
-    np.testing.assert_allclose(up.implied_vol(1.0, 1.0, np.array(T)), np.array(s.atm_vol) + 0.05,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        up.implied_vol(1.0, 1.0, np.array(T)), np.array(s.atm_vol) + 0.05, rtol=1e-13
+    )
     k = np.exp(np.linspace(-0.3, 0.3, 7))
     shift = up.implied_vol(1.0, k, 0.2) - s.implied_vol(1.0, k, 0.2)
     assert np.all(np.abs(shift - 0.05) < 0.01)  # the whole smile moves by about the shift
     half = s.scaled(0.5)
-    np.testing.assert_allclose(half.implied_vol(1.0, 1.0, np.array(T)), np.array(s.atm_vol) * 0.5,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        half.implied_vol(1.0, 1.0, np.array(T)), np.array(s.atm_vol) * 0.5, rtol=1e-13
+    )
     ratio = half.implied_vol(1.0, k, 0.2) / s.implied_vol(1.0, k, 0.2)
     assert np.all(np.abs(ratio - 0.5) < 0.02)
     with pytest.raises(ValueError, match=r"VolSurface\.scaled\.factor: must be > 0"):
@@ -140,8 +152,10 @@ def test_surface_bumped_and_scaled_return_new_surfaces():
         ({"rho": (0.0, 1.0, 0.0, 0.0)}, "VolSurface.rho: must be in (-1, 1)"),
         ({"nu": (0.0, -1.0, 0.0, 0.0)}, "VolSurface.nu: must be finite and >= 0"),
         ({"vol_floor": 1.0, "vol_cap": 0.5}, "VolSurface.vol_floor: must be >= 0 and < vol_cap"),
-        ({"min_log_moneyness": (0.1,) * 4, "max_log_moneyness": (0.0,) * 4},
-         "VolSurface.max_log_moneyness: must be > min_log_moneyness"),
+        (
+            {"min_log_moneyness": (0.1,) * 4, "max_log_moneyness": (0.0,) * 4},
+            "VolSurface.max_log_moneyness: must be > min_log_moneyness",
+        ),
         ({"expiry_years": ()}, "VolSurface.expiry_years: needs at least one expiry"),
     ],
 )
@@ -151,8 +165,11 @@ def test_surface_validation_names_field_and_rule(overrides, message):
 
 
 def test_surface_rejects_calendar_arbitrage():
-    with pytest.raises(ValueError, match=r"VolSurface\.atm_vol: total variance must be "
-                                         r"non-decreasing in expiry"):
+    with pytest.raises(
+        ValueError,
+        match=r"VolSurface\.atm_vol: total variance must be "
+        r"non-decreasing in expiry",
+    ):
         _surface(atm_vol=(0.9, 0.4, 0.62, 0.65))  # w = 0.81 * 30/365 > ... drops at T = 30 d
 
 
@@ -179,8 +196,9 @@ def test_from_quotes_recovers_a_known_surface():
     np.testing.assert_allclose(fit.surface.atm_vol, truth.atm_vol, rtol=1e-6)
     np.testing.assert_allclose(fit.surface.rho, truth.rho, atol=1e-5)
     np.testing.assert_allclose(fit.surface.nu, truth.nu, rtol=1e-5)
-    same = VolSurface.from_quotes(strike=k, expiry_years=t, implied_vol=truth.implied_vol(f, k, t),
-                                  forward=f)
+    same = VolSurface.from_quotes(
+        strike=k, expiry_years=t, implied_vol=truth.implied_vol(f, k, t), forward=f
+    )
     assert same == fit.surface
 
 
@@ -189,8 +207,12 @@ def test_fit_surface_turns_crossing_quotes_into_an_arbitrage_free_surface():
     k = 100.0 * np.exp(np.linspace(-0.3, 0.3, 9))
     smile_1 = 0.9 + 0.5 * np.log(k / 100.0) ** 2
     smile_2 = 0.5 + 0.5 * np.log(k / 100.0) ** 2  # w = 0.25 * 0.04 < 0.81 * 0.02: a crossing
-    fit = fit_surface(strike=np.concatenate([k, k]), expiry_years=np.repeat([0.02, 0.04], 9),
-                      implied_vol=np.concatenate([smile_1, smile_2]), forward=100.0)
+    fit = fit_surface(
+        strike=np.concatenate([k, k]),
+        expiry_years=np.repeat([0.02, 0.04], 9),
+        implied_vol=np.concatenate([smile_1, smile_2]),
+        forward=100.0,
+    )
     w = fit.surface.total_variance(np.log(k / 100.0), np.array([[0.02], [0.04]]))
     assert np.all(w[1] >= w[0])
     assert fit.fits[1].rmse_vol > 0.05  # the second smile had to give way
@@ -201,8 +223,16 @@ def test_shipped_deribit_table_is_small_tidy_and_price_consistent():
     assert DERIBIT_IV_FILE.stat().st_size < 100_000
     with DERIBIT_IV_FILE.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["asset", "expiry", "t_years", "forward_usd", "strike_usd",
-                             "option_type", "mark_price_coin", "mark_iv_pct"]
+    assert list(rows[0]) == [
+        "asset",
+        "expiry",
+        "t_years",
+        "forward_usd",
+        "strike_usd",
+        "option_type",
+        "mark_price_coin",
+        "mark_iv_pct",
+    ]
     assert {r["asset"] for r in rows} == {"BTC", "ETH"}
     for asset in ("BTC", "ETH"):
         q = load_deribit_quotes(asset)

@@ -29,8 +29,12 @@ def _random_bars(rng, n):
 
 
 def test_bar_variances_formulas() -> None:
-    o, h, lo, c = np.array([100.0, 101.0]), np.array([102.0, 103.0]), np.array([99.0, 100.0]), \
-        np.array([101.0, 100.5])
+    o, h, lo, c = (
+        np.array([100.0, 101.0]),
+        np.array([102.0, 103.0]),
+        np.array([99.0, 100.0]),
+        np.array([101.0, 100.5]),
+    )
     r, rv, pk, gk = bar_variances(o, h, lo, c)
     assert math.isnan(r[0]) and r[1] == pytest.approx(math.log(100.5 / 101.0))
     assert rv[1] == pytest.approx(r[1] ** 2)
@@ -46,19 +50,24 @@ def test_feature_matrix_matches_direct_windows() -> None:
     r, _, pk, gk = bar_variances(*_random_bars(rng, N))
     x = feature_matrix(r, pk, gk)
     assert x.shape == (N, len(FEATURE_NAMES))
-    assert np.isnan(x[: WARMUP_HOURS]).all() and np.isfinite(x[WARMUP_HOURS:]).all()
+    assert np.isnan(x[:WARMUP_HOURS]).all() and np.isfinite(x[WARMUP_HOURS:]).all()
     t = N - 1
     col = {n: x[t, i] for i, n in enumerate(FEATURE_NAMES)}
-    assert col["log_rv_24h"] == pytest.approx(math.log(np.mean(r[t - 23 : t + 1] ** 2)
-                                                       + VARIANCE_FLOOR))
-    assert col["log_rv_720h"] == pytest.approx(math.log(np.mean(r[t - 719 : t + 1] ** 2)
-                                                        + VARIANCE_FLOOR))
+    assert col["log_rv_24h"] == pytest.approx(
+        math.log(np.mean(r[t - 23 : t + 1] ** 2) + VARIANCE_FLOOR)
+    )
+    assert col["log_rv_720h"] == pytest.approx(
+        math.log(np.mean(r[t - 719 : t + 1] ** 2) + VARIANCE_FLOOR)
+    )
     assert col["log_pk_6h"] == pytest.approx(math.log(np.mean(pk[t - 5 : t + 1]) + VARIANCE_FLOOR))
-    assert col["log_gk_24h"] == pytest.approx(math.log(np.mean(gk[t - 23 : t + 1])
-                                                       + VARIANCE_FLOOR))
+    assert col["log_gk_24h"] == pytest.approx(
+        math.log(np.mean(gk[t - 23 : t + 1]) + VARIANCE_FLOOR)
+    )
     assert col["ret_168h"] == pytest.approx(np.sum(r[t - 167 : t + 1]))
-    daily = [math.log(np.mean(r[e - 23 : e + 1] ** 2) + VARIANCE_FLOOR)
-             for e in range(t - 720, t + 1, 24)]
+    daily = [
+        math.log(np.mean(r[e - 23 : e + 1] ** 2) + VARIANCE_FLOOR)
+        for e in range(t - 720, t + 1, 24)
+    ]
     assert col["vov_30d"] == pytest.approx(np.std(np.diff(daily)))
 
 

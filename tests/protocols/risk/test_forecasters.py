@@ -51,8 +51,14 @@ def test_feature_forecaster_online_matches_batch_features_on_hourly_returns() ->
 
 
 def test_feature_forecaster_and_registry_reject_bad_input() -> None:
-    bad = LinearLogModel(feature_names=("log_rv_3h",), coef=(1.0,), intercept=0.0, center=(0.0,),
-                         scale=(1.0,), smearing=1.0)
+    bad = LinearLogModel(
+        feature_names=("log_rv_3h",),
+        coef=(1.0,),
+        intercept=0.0,
+        center=(0.0,),
+        scale=(1.0,),
+        smearing=1.0,
+    )
     with pytest.raises(ValueError, match="unknown features"):
         FeatureForecaster(initial_vol_annual=0.5, model=bad)
     with pytest.raises(ValueError, match="forecaster: must be one of"):

@@ -66,8 +66,9 @@ def test_garch_recursion_matches_arch_conditional_volatility(btc_returns) -> Non
     assert garch_backcast(x) == pytest.approx(am.volatility.backcast(x), rel=1e-12)
     ours = np.sqrt(garch_variance(x, *params, garch_backcast(x)))
     np.testing.assert_allclose(ours, res.conditional_volatility, rtol=1e-10)
-    assert -garch_nll(x, *params, garch_backcast(x)) * len(x) == pytest.approx(res.loglikelihood,
-                                                                             rel=1e-10)
+    assert -garch_nll(x, *params, garch_backcast(x)) * len(x) == pytest.approx(
+        res.loglikelihood, rel=1e-10
+    )
 
 
 @pytest.mark.parametrize("source", ["simulated", "btc"])

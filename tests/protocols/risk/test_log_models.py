@@ -30,8 +30,14 @@ def test_fit_har_recovers_coefficients_and_smearing() -> None:
 
 
 def test_model_files_round_trip(tmp_path) -> None:
-    lin = LinearLogModel(feature_names=("log_rv_24h",), coef=(0.9,), intercept=0.1, center=(0.0,),
-                         scale=(1.0,), smearing=1.2)
+    lin = LinearLogModel(
+        feature_names=("log_rv_24h",),
+        coef=(0.9,),
+        intercept=0.1,
+        center=(0.0,),
+        scale=(1.0,),
+        smearing=1.2,
+    )
     write_model(tmp_path / "lin.json", lin, {"note": "x"})
     back, meta = read_model(tmp_path / "lin.json")
     assert back == lin and meta == {"note": "x"}
@@ -50,8 +56,14 @@ def test_model_files_round_trip(tmp_path) -> None:
 @pytest.mark.parametrize("name", ["har", "ridge", "hgb", "garch_btc", "garch_eth"])
 def test_shipped_models_load_with_metadata(name) -> None:
     model, meta = read_model(MODELS_DIR / f"{name}.json")
-    for key in ("data_range_utc", "features", "horizon_hours", "versions", "fitted_utc",
-                "heldout_metrics"):
+    for key in (
+        "data_range_utc",
+        "features",
+        "horizon_hours",
+        "versions",
+        "fitted_utc",
+        "heldout_metrics",
+    ):
         assert key in meta, key
     assert meta["versions"]["scikit-learn"] and meta["versions"]["arch"]
     assert meta["data_range_utc"][1] < "2021-06-11"  # trained before the held-out CoinGecko data
@@ -64,10 +76,22 @@ def test_shipped_models_load_with_metadata(name) -> None:
 
 def test_linear_log_model_validation() -> None:
     with pytest.raises(ValueError, match=r"LinearLogModel.coef: must be 2 finite values"):
-        LinearLogModel(feature_names=("a", "b"), coef=(1.0,), intercept=0.0, center=(0.0, 0.0),
-                       scale=(1.0, 1.0), smearing=1.0)
+        LinearLogModel(
+            feature_names=("a", "b"),
+            coef=(1.0,),
+            intercept=0.0,
+            center=(0.0, 0.0),
+            scale=(1.0, 1.0),
+            smearing=1.0,
+        )
     with pytest.raises(ValueError, match=r"LinearLogModel.smearing: must be finite and > 0"):
-        LinearLogModel(feature_names=("a",), coef=(1.0,), intercept=0.0, center=(0.0,),
-                       scale=(1.0,), smearing=0.0)
+        LinearLogModel(
+            feature_names=("a",),
+            coef=(1.0,),
+            intercept=0.0,
+            center=(0.0,),
+            scale=(1.0,),
+            smearing=0.0,
+        )
     with pytest.raises(ValueError, match=r"TreeEnsembleModel.arrays: missing"):
         TreeEnsembleModel(feature_names=("a",), baseline=0.0, smearing=1.0, arrays={})

@@ -69,10 +69,18 @@ def test_circuit_breaker_jumps_on_a_trigger_holds_then_resets() -> None:
 def test_circuit_breaker_halt_mode_asks_for_the_safest_bound() -> None:
     d = run("circuit_breaker", BreakerParams(mode="halt"), x(triggers=Trigger.INSURANCE_LOW))
     assert math.isinf(d.scale) and d.emergency
-    assert plan_within_guard(d.scale, 1.0, min_value=0.5, max_value=5.0, max_change_frac=0.5,
-                             emergency=True) == 5.0
-    assert plan_within_guard(1.0 / d.scale, 1.0, min_value=0.5, max_value=1.0,
-                             max_change_frac=0.1, emergency=True) == 0.5
+    assert (
+        plan_within_guard(
+            d.scale, 1.0, min_value=0.5, max_value=5.0, max_change_frac=0.5, emergency=True
+        )
+        == 5.0
+    )
+    assert (
+        plan_within_guard(
+            1.0 / d.scale, 1.0, min_value=0.5, max_value=1.0, max_change_frac=0.1, emergency=True
+        )
+        == 0.5
+    )
 
 
 def test_deleveraging_ramp_replaces_the_jump_with_a_linear_ramp() -> None:
