@@ -27,7 +27,8 @@ import numpy as np
 
 from protocols.events import EventLog
 from protocols.ledger import Ledger
-from protocols.margin.perp_kernels import account_margin, settle_funding
+from protocols.margin.perp_kernels import account_margin
+from protocols.perp_funding import apply_funding
 from protocols.perp_liquidation import (
     LiquidationSummary,
     apply_fill,
@@ -40,12 +41,13 @@ from protocols.perp_liquidation import (
 )
 from protocols.perp_params import (
     SETTLEMENT_ASSET,
+    USD_TOL,
     MarginTier,
     PerpCollateralParams,
     PerpMarketParams,
     PerpParams,
 )
-from protocols.types import EventKind, PriceFeed, TxStatus
+from protocols.types import PriceFeed, TxStatus
 
 __all__ = [
     "LiquidationSummary",
@@ -55,8 +57,6 @@ __all__ = [
     "PerpMarketParams",
     "PerpParams",
 ]
-
-_USD_TOL = 1e-6  # USD amounts below this are treated as zero (float noise)
 
 
 class PerpExchange:
@@ -286,7 +286,7 @@ class PerpExchange:
             return TxStatus.INSUFFICIENT_BALANCE
         amount = min(amount, have)
         equity, _, initial, _ = self._account_state(account)
-        if equity - amount * self._collateral_value()[col] < initial - _USD_TOL:
+        if equity - amount * self._collateral_value()[col] < initial - USD_TOL:
             return TxStatus.HEALTH_TOO_LOW
         moved = self._ledger.transfer(
             self.margin_holder, int(self._owner[account]), self._coll_ids[col], amount
@@ -345,7 +345,7 @@ class PerpExchange:
         fee = abs(size_delta_base) * fill * self._fee_frac[m]
         cash = realised - fee
         usdc, debt = float(self._coll[account, self._usdc_col]), float(self._debt[account])
-        if cash - debt > self.vault_usd + _USD_TOL:
+        if cash - debt > self.vault_usd + USD_TOL:
             return TxStatus.INSUFFICIENT_LIQUIDITY, fill
         if abs(new_size) > abs(size) or new_size * size < 0.0:
             coll = self._coll[account : account + 1].copy()
@@ -383,46 +383,8 @@ class PerpExchange:
 
     # ------------------------------------------------------------------ per-step work
     def accrue(self, step: int) -> None:
-        """Charge funding for the steps since the last call (vectorized, one kernel call).
-
-        Notes
-        -----
-        Per market ``F = P + clamp(I - P, -c, c)`` per funding interval, applied continuously:
-        each account pays ``size * mark * F * dt / interval`` (longs pay shorts when ``F > 0``);
-        the vault, on the other side of the net open interest, receives or pays the difference.
-        """
-        if step < self._last_step:
-            raise ValueError(f"PerpExchange.accrue: step must be >= {self._last_step}, got {step}")
-        dt_seconds = (step - self._last_step) * self.step_seconds
-        self._last_step = step
-        if dt_seconds == 0 or self._n == 0:
-            return
-        index = self._index_prices()
-        premium = self._premium(index, self._long_base - self._short_base)
-        rate = self._funding_rates(premium) * (dt_seconds / self._params.funding_interval_seconds)
-        n = self._n
-        to_vault, from_vault, shortfall = settle_funding(
-            self._size[:n],
-            index * (1.0 + premium) * rate,
-            self._coll[:n],
-            self._usdc_col,
-            self._debt[:n],
-            self.vault_usd,
-        )
-        if to_vault > 0.0:
-            self._ledger.transfer(self.margin_holder, self.vault_holder, self._usdc_id, to_vault)
-        if from_vault > 0.0:
-            self._ledger.transfer(self.vault_holder, self.margin_holder, self._usdc_id, from_vault)
-        if shortfall > _USD_TOL:
-            self.vault_shortfall_total += shortfall
-            self._events.record(
-                EventKind.SOCIALISED_LOSS,
-                self.name,
-                asset=SETTLEMENT_ASSET,
-                amount=shortfall,
-                value_usd=shortfall,
-                detail="vault could not pay funding",
-            )
+        """Charge funding for the steps since the last call (:func:`apply_funding`)."""
+        apply_funding(self, step)
 
     def _margin_arrays(self, rows: slice | None = None) -> tuple[np.ndarray, ...]:
         """``(equity, maintenance, initial, notional)`` USD arrays of ``rows`` (default: all)."""

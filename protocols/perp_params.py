@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "BINANCE_BTCUSDT_2021_TIERS",
     "SETTLEMENT_ASSET",
+    "USD_TOL",
     "MarginTier",
     "PerpCollateralParams",
     "PerpMarketParams",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 SETTLEMENT_ASSET = "USDC"
+USD_TOL = 1e-6
+"""USD amounts below this are treated as zero (float noise)."""
 """PnL, fees and funding settle in this asset; every account holds a slot for it."""
 
 
