@@ -24,6 +24,9 @@ class TxStatus(IntEnum):
     PAUSED = 6
     SLIPPAGE = 7
     UNKNOWN_ACCOUNT = 8
+    TRADING_CLOSED = 9  # series expired, inside the trading cutoff, or not listed
+    LIMIT_EXCEEDED = 10  # a venue trade limit (delta, vol or skew bounds) would be broken
+    QUEUED = 11  # accepted into a queue (an LP deposit or withdrawal), not yet executed
 
 
 class EventKind(IntEnum):
@@ -38,6 +41,11 @@ class EventKind(IntEnum):
     PROPOSAL_REJECTED = 6
     PARAM_APPLIED = 7  # a queued governance change took effect
     RUN = 8  # LP/supplier withdrawal run
+    BREAKER_TRIP = 9  # a venue circuit breaker tripped (detail: which one, and until when)
+    SETTLEMENT = 10  # an option series expired and settled at the oracle price
+    LP_DEPOSIT = 11  # an LP deposit executed (from a queue or at once)
+    LP_WITHDRAWAL = 12  # an LP withdrawal executed
+    HEDGE = 13  # a venue or market maker rebalanced its delta hedge
 
 
 class PriceFeed(Protocol):
