@@ -147,9 +147,8 @@ class MarketMaker(Participant):
 
     def margin_utilisation(self) -> float:
         """``IM / equity`` of the PM account (``inf`` at zero or negative equity)."""
-        equity, initial, _ = self.pm.margin_state()
-        eq = float(equity[self.pm_account])
-        return float(initial[self.pm_account]) / eq if eq > 0.0 else math.inf
+        eq, initial, _ = self.pm.account_margin(self.pm_account)
+        return initial / eq if eq > 0.0 else math.inf
 
     def quote(self, series_id: int, size_base: float, is_buy: bool) -> float | None:
         """Price per coin at which the maker trades ``size_base`` of a series with a taker.
@@ -181,12 +180,8 @@ class MarketMaker(Participant):
         change = -size_base if is_buy else size_base
         position = pm.position(self.pm_account, series_id)
         added = added_standard_im_usd(series, series_id, position, change, index, mark_vol, step)
-        equity, initial, _ = pm.margin_state()
-        eq = float(equity[self.pm_account])
-        if added > 0.0 and (
-            eq <= 0.0
-            or (float(initial[self.pm_account]) + added) / eq > self.max_margin_utilisation
-        ):
+        eq, initial, _ = pm.account_margin(self.pm_account)
+        if added > 0.0 and (eq <= 0.0 or (initial + added) / eq > self.max_margin_utilisation):
             self.n_refusals += 1
             return None
         self.n_quotes += 1

@@ -140,8 +140,8 @@ class OptionTrader(Participant):
 
     def _margin(self) -> tuple[float, float]:
         """``(equity, initial margin)`` of the PM account, USD."""
-        equity, initial, _ = self.venue_obj.margin_state()
-        return float(equity[self.pm_account]), float(initial[self.pm_account])
+        equity, initial, _ = self.venue_obj.account_margin(self.pm_account)
+        return equity, initial
 
     def cash_usd(self) -> float:
         """USDC free to pay premiums: wallet (AMM), or PM equity above initial margin."""

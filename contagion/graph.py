@@ -26,13 +26,14 @@ __all__ = [
     "PROTOCOL_KINDS",
     "build_order",
     "collateral_of",
+    "hedge_venues",
     "issued_by",
     "liquidation_venues",
     "oracle_feeds",
     "validate_ecosystem",
 ]
 
-PROTOCOL_KINDS = ("market", "amm", "lending", "perp")
+PROTOCOL_KINDS = ("market", "amm", "lending", "perp", "options_amm", "pm_exchange")
 NODE_KINDS = ("asset", "token", "oracle", *PROTOCOL_KINDS)
 EDGE_KINDS = ("prices", "collateral", "issues", "hedges_on", "liquidates_into")
 
@@ -45,7 +46,18 @@ _EDGE_RULES: dict[str, tuple[set[str], set[str]]] = {
     "liquidates_into": (set(PROTOCOL_KINDS), {"amm"}),
 }
 # build dependencies: a node is built after every node it depends on
-_BUILD_RANK = {"asset": 0, "token": 0, "market": 1, "amm": 2, "oracle": 3, "lending": 4, "perp": 4}
+# (an options AMM hedges on a perp, so it is built after the perps)
+_BUILD_RANK = {
+    "asset": 0,
+    "token": 0,
+    "market": 1,
+    "amm": 2,
+    "oracle": 3,
+    "lending": 4,
+    "perp": 4,
+    "pm_exchange": 4,
+    "options_amm": 5,
+}
 
 
 def validate_ecosystem(g: nx.DiGraph) -> None:
@@ -98,6 +110,11 @@ def collateral_of(g: nx.DiGraph, protocol: str) -> list[str]:
 def liquidation_venues(g: nx.DiGraph, protocol: str) -> dict[str, str]:
     """Base asset -> AMM node where ``protocol`` (or its liquidators) sells seized collateral."""
     return {g.nodes[a]["base_asset"]: a for a in _out(g, protocol, "liquidates_into")}
+
+
+def hedge_venues(g: nx.DiGraph, protocol: str) -> list[str]:
+    """Protocols ``protocol`` hedges its delta on (``hedges_on`` edges)."""
+    return sorted(_out(g, protocol, "hedges_on"))
 
 
 def issued_by(g: nx.DiGraph, protocol: str) -> list[str]:

@@ -176,12 +176,15 @@ def run_outcomes(model: EcosystemModel, steps: pd.DataFrame, events: pd.DataFram
         "insurance_fund_min_usd": model.insurance_min_usd,
         "insurance_drawdown_frac": (start - model.insurance_min_usd) / start if start > 0 else 0.0,
     }
+    options = model.option_venues
+    out["option_venue_losses_usd"] = options.losses_usd() if options is not None else 0.0
     out["insolvent"] = bool(
         max(
             out["bad_debt_usd"],
             out["socialised_loss_usd"],
             out["perp_vault_shortfall_usd"],
             out["adl_volume_usd"],
+            out["option_venue_losses_usd"],
         )
         > INSOLVENCY_TOL_USD
     )
@@ -206,4 +209,6 @@ def run_outcomes(model: EcosystemModel, steps: pd.DataFrame, events: pd.DataFram
     out["agent_actions"] = int(model.n_actions)
     out["n_agents"] = len(model.agents)
     out["min_lending_hf"] = float(np.nanmin(steps["lending_min_hf"])) if len(steps) else np.nan
+    if options is not None:
+        out.update(options.outcomes(steps, events))
     return out

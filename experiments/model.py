@@ -12,9 +12,12 @@ import mesa
 import networkx as nx
 import numpy as np
 
-from agents import Keeper
-from contagion.graph import build_order, liquidation_venues, oracle_feeds
+from agents import Keeper, MarketMaker
+from contagion.graph import build_order
+from experiments.builders import BUILDERS
 from experiments.metrics import margin_totals
+from experiments.options_population import populate_options
+from experiments.options_world import OptionVenues
 from experiments.population import populate
 from experiments.recalibration import Recalibration, build_governance
 from experiments.recorder import StepRecorder
@@ -24,11 +27,12 @@ from protocols.amm import ConstantProductAMM
 from protocols.events import EventLog
 from protocols.ledger import Ledger
 from protocols.lending import LendingMarket
-from protocols.market import ImpactParams, ReferenceMarket, ReferenceMarketParams
+from protocols.market import ReferenceMarket
+from protocols.options_amm import OptionsAMM
 from protocols.oracle import PriceOracle
 from protocols.perp import PerpExchange
+from protocols.pm_exchange import PortfolioMarginExchange
 from protocols.risk.triggers import VenueSnapshot
-from protocols.types import FixedPrice
 
 __all__ = ["PHASES", "EcosystemModel"]
 
@@ -93,10 +97,13 @@ class EcosystemModel(mesa.Model):
         self._amms: dict[str, ConstantProductAMM] = {}
         self.oracles: dict[str, PriceOracle] = {}
         for node in build_order(self.graph):
-            self.nodes[node] = _BUILDERS[self.graph.nodes[node]["kind"]](self, node)
+            self.nodes[node] = BUILDERS[self.graph.nodes[node]["kind"]](self, node)
         self.market: ReferenceMarket = self.nodes["market"]  # type: ignore[assignment]
         self.lending: LendingMarket = self.nodes["lending"]  # type: ignore[assignment]
         self.perp: PerpExchange = self.nodes["perp"]  # type: ignore[assignment]
+        self.options_amm: OptionsAMM | None = self.nodes.get("options_amm")  # type: ignore
+        self.pm_exchange: PortfolioMarginExchange | None = self.nodes.get("pm_exchange")  # type: ignore
+        self.option_makers: list[MarketMaker] = []
 
         self.governance = build_governance(self)
         self._signals = {a: [p, p] for a, p in self.initial_prices_usd.items()}
@@ -106,8 +113,13 @@ class EcosystemModel(mesa.Model):
         self.liquidators: list = []
         self.arbitrageurs: list = []
         populate(self)
+        self.option_venues: OptionVenues | None = None
+        if spec.options.enabled:
+            populate_options(self)
+            self.option_venues = OptionVenues(self)
         self.recalibration = Recalibration(self, np.random.default_rng(keeper_seq))
-        self.recorder = StepRecorder(self.base_assets, spec.steps)
+        extra = self.option_venues.columns if self.option_venues is not None else ()
+        self.recorder = StepRecorder(self.base_assets, spec.steps, extra)
         self._health_end = self._health()
         self._lending_liq_usd = 0.0
         self.insurance_start_usd = self.perp.insurance_fund_usd
@@ -156,6 +168,8 @@ class EcosystemModel(mesa.Model):
     _GOVERNED: ClassVar[dict[str, tuple[str, str]]] = {
         "perp.mm_scale": ("perp", "mm_scale"),
         "lending.ltv_scale": ("lending", "ltv_scale"),
+        "options_amm.fee_scale": ("options_amm", "fee_scale"),
+        "options_amm.vol_scale": ("options_amm", "vol_scale"),
     }
 
     def _param_value(self, name: str) -> float:
@@ -197,6 +211,8 @@ class EcosystemModel(mesa.Model):
         # 4. protocols accrue; due governance changes take effect
         self.lending.accrue(t)
         self.perp.accrue(t)
+        if self.option_venues is not None:
+            self.option_venues.accrue(t)
         for name, value in self.recalibration.deliver(t):
             self._apply_param(name, value)
         if clock:
@@ -228,6 +244,8 @@ class EcosystemModel(mesa.Model):
         eq, mm, _ = self.perp.margin_state()
         n_perp_flagged = int(np.count_nonzero(eq < mm))
         summary = self.perp.liquidate()
+        if self.option_venues is not None:
+            self.option_venues.liquidate()
         if clock:
             marks.append(clock())
         # 7. contagion: receipt and LP tokens are re-marked from their issuers' state
@@ -260,6 +278,8 @@ class EcosystemModel(mesa.Model):
         marks = {f"a{STABLE_ASSET}": self.lending.share_price_usd}
         for amm in self._amms.values():
             marks[amm.lp_asset] = amm.share_price_usd
+        if self.option_venues is not None:
+            marks.update(self.option_venues.marks())
         return marks
 
     def _collect(
@@ -309,6 +329,8 @@ class EcosystemModel(mesa.Model):
         d["agent_actions"][i] = len(due) if due else 0
         mm, im, notional = margin_totals(self)
         rec.record_margin(t, maintenance_usd=mm, initial_usd=im, notional_usd=notional)
+        if self.option_venues is not None:
+            self.option_venues.collect(i, d)
         rec.n_rows = t
         self.insurance_min_usd = min(self.insurance_min_usd, perp.insurance_fund_usd)
 
@@ -332,110 +354,3 @@ class EcosystemModel(mesa.Model):
     def venue_snapshot(self) -> VenueSnapshot:
         """Public state of the perp venue this step (what keepers' triggers read)."""
         return self.recalibration.snapshot()
-
-
-# ---------------------------------------------------------------------- builders (kind -> node)
-def _build_market(model: EcosystemModel, node: str) -> ReferenceMarket:
-    m = model.spec.market
-    impact = {
-        a: ImpactParams(depth_usd=d, half_life_seconds=m.impact_half_life_seconds)
-        for a, d in zip(m.assets, m.impact_depth_usd, strict=True)
-    }
-    return ReferenceMarket(
-        model.ledger,
-        assets=m.assets,
-        initial_prices_usd=tuple(model.initial_prices_usd[a] for a in m.assets),
-        params=ReferenceMarketParams(impact=impact, fee_frac=m.fee_frac),
-        step_seconds=model.step_seconds,
-        quote_asset=STABLE_ASSET,
-    )
-
-
-def _build_amm(model: EcosystemModel, node: str) -> ConstantProductAMM:
-    data = model.graph.nodes[node]
-    asset = data["base_asset"]
-    spec = model.spec
-    liquidity = spec.amm.liquidity_usd[spec.market.assets.index(asset)]
-    amm = ConstantProductAMM(
-        node, model.ledger, base_asset=asset, quote_asset=STABLE_ASSET, params=spec.amm.params
-    )
-    price = model.initial_prices_usd[asset]
-    base, quote = 0.5 * liquidity / price, 0.5 * liquidity
-    model.endow(model._genesis, asset, base)
-    model.endow(model._genesis, STABLE_ASSET, quote)
-    amm.seed(model._genesis, base, quote)
-    model._amms[asset] = amm
-    return amm
-
-
-def _build_oracle(model: EcosystemModel, node: str) -> PriceOracle:
-    data = model.graph.nodes[node]
-    asset = data["asset"]
-    source_node = model.nodes[data["source"]]
-    if isinstance(source_node, ReferenceMarket):
-
-        def source(market=source_node, asset=asset) -> float:
-            return market.price_usd(asset)
-    else:
-
-        def source(amm=source_node) -> float:
-            return amm.price_usd
-
-    oracle = PriceOracle(
-        node,
-        asset=asset,
-        source=source,
-        params=model.spec.oracle,
-        step_seconds=model.step_seconds,
-        initial_price_usd=model.initial_prices_usd[asset],
-    )
-    model.oracles[asset] = oracle
-    return oracle
-
-
-def _feeds(model: EcosystemModel, node: str) -> dict[str, object]:
-    feeds: dict[str, object] = {
-        a: model.nodes[o] for a, o in oracle_feeds(model.graph, node).items()
-    }
-    feeds[STABLE_ASSET] = FixedPrice(1.0)
-    return feeds
-
-
-def _build_lending(model: EcosystemModel, node: str) -> LendingMarket:
-    return LendingMarket(
-        node,
-        model.ledger,
-        model.events,
-        oracles=_feeds(model, node),
-        params=model.spec.lending,
-        step_seconds=model.step_seconds,
-    )
-
-
-def _build_perp(model: EcosystemModel, node: str) -> PerpExchange:
-    venues = {a: model.nodes[amm] for a, amm in liquidation_venues(model.graph, node).items()}
-    perp = PerpExchange(
-        node,
-        model.ledger,
-        model.events,
-        oracles=_feeds(model, node),
-        params=model.spec.perp,
-        step_seconds=model.step_seconds,
-        spot_venues=venues,
-        flow_sink=model.nodes["market"].record_flow,
-    )
-    spec = model.spec
-    model.endow(model._genesis, STABLE_ASSET, spec.perp_vault_usd + spec.perp_insurance_fund_usd)
-    perp.seed_vault(model._genesis, spec.perp_vault_usd)
-    if spec.perp_insurance_fund_usd > 0:
-        perp.seed_insurance(model._genesis, spec.perp_insurance_fund_usd)
-    return perp
-
-
-_BUILDERS: dict[str, Callable[[EcosystemModel, str], object]] = {
-    "market": _build_market,
-    "amm": _build_amm,
-    "oracle": _build_oracle,
-    "lending": _build_lending,
-    "perp": _build_perp,
-}

@@ -53,8 +53,11 @@ def step_columns(assets: tuple[str, ...]) -> list[str]:
 class StepRecorder:
     """Holds one float64 array per metric, written in place each step (no per-step allocation)."""
 
-    def __init__(self, assets: tuple[str, ...], n_steps: int) -> None:
-        self.columns = step_columns(assets)
+    def __init__(
+        self, assets: tuple[str, ...], n_steps: int, extra_columns: tuple[str, ...] = ()
+    ) -> None:
+        # extra_columns: metrics of optional venues (the option venues' OPTION_COLUMNS)
+        self.columns = step_columns(assets) + list(extra_columns)
         self.n_steps = n_steps
         self.data = {c: np.full(n_steps, np.nan) for c in self.columns}
         self.n_rows = 0

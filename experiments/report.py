@@ -20,6 +20,7 @@ from experiments.figures import (
     plot_liquidations,
     plot_prices,
 )
+from experiments.options_report import hedging_section, options_amm_section
 from experiments.policy_figures import policy_section
 from experiments.store import (
     EVENTS_FILE,
@@ -316,6 +317,13 @@ def _events_table(events: pd.DataFrame, variants: list[str]) -> str:
 POLICY_EXPERIMENTS = frozenset({"recalibration-policies"})
 """Experiments whose variants are ``<scenario>-<policy>``: their report compares policies."""
 
+EXPERIMENT_SECTIONS: dict[str, Callable[[Path, pd.DataFrame, pd.DataFrame], str]] = {
+    **dict.fromkeys(POLICY_EXPERIMENTS, policy_section),
+    "hedging-frequency": hedging_section,
+    "options-amm-stress": options_amm_section,
+}
+"""Experiment name -> its own report section (figures and tables beyond the common ones)."""
+
 _FIGURES: tuple[tuple[str, str, str, Callable[[dict[str, pd.DataFrame]], Any]], ...] = (
     (
         "prices.png",
@@ -390,8 +398,9 @@ def write_report(result_dir: Path) -> Path:
     ]
     if len(summary) >= 2:
         sections.append("## Comparison\n\n" + _comparison(summary))
-    if _experiment_name(manifest, folder) in POLICY_EXPERIMENTS:
-        sections.append(policy_section(folder, runs, tables["steps"]))
+    own_section = EXPERIMENT_SECTIONS.get(_experiment_name(manifest, folder))
+    if own_section is not None:
+        sections.append(own_section(folder, runs, tables["steps"]))
     sections += [
         "## Runs\n\n" + _runs_table(runs, tables["steps"]),
         "## Events\n\n" + _events_table(tables["events"], variants),

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments.options_spec import OptionsSpec
 from experiments.overrides import SpecError, apply_overrides
 from experiments.recalibration_spec import RecalibrationSpec
 from experiments.scenarios.replay import SyntheticGasParams
@@ -318,6 +319,7 @@ class ScenarioSpec:
     recalibration: RecalibrationSpec = field(default_factory=RecalibrationSpec)
     agents: AgentsSpec = field(default_factory=AgentsSpec)
     gas: GasSpec = field(default_factory=GasSpec)
+    options: OptionsSpec = field(default_factory=OptionsSpec)
     check_conservation: bool = False
 
     def __post_init__(self) -> None:
@@ -342,6 +344,12 @@ class ScenarioSpec:
             self.oracle_source,
         )
         _positive("ScenarioSpec.perp_vault_usd", self.perp_vault_usd)
+        _require(
+            not self.options.enabled or self.options.asset in self.market.assets,
+            "ScenarioSpec.options.asset",
+            f"must be one of the market assets {self.market.assets}",
+            self.options.asset,
+        )
         _require(
             self.perp_insurance_fund_usd >= 0,
             "ScenarioSpec.perp_insurance_fund_usd",

@@ -11,7 +11,7 @@ from experiments.scenarios.paths import GarchParams, GbmParams, MertonParams, ge
 from experiments.scenarios.replay import load_gas, load_replay, synthetic_gas
 from experiments.spec import ScenarioSpec
 
-__all__ = ["STABLE_ASSET", "build_graph", "exogenous_paths"]
+__all__ = ["STABLE_ASSET", "add_option_venues", "build_graph", "exogenous_paths"]
 
 STABLE_ASSET = "USDC"
 
@@ -45,8 +45,28 @@ def build_graph(spec: ScenarioSpec) -> nx.DiGraph:
             g.add_edge(f"oracle:{asset}", protocol, kind="prices")
             g.add_edge(f"asset:{asset}", protocol, kind="collateral")
             g.add_edge(protocol, f"amm:{asset}-{STABLE_ASSET}", kind="liquidates_into")
+    add_option_venues(g, spec)
     validate_ecosystem(g)
     return g
+
+
+def add_option_venues(g: nx.DiGraph, spec: ScenarioSpec) -> None:
+    """The option venues of ``spec.options``: an options AMM that issues LP shares and hedges its
+    delta on the perp, and a portfolio-margin exchange with USDC collateral; both read the oracle
+    of the underlying."""
+    opt = spec.options
+    oracle = f"oracle:{opt.asset}"
+    if opt.amm:
+        g.add_node("options_amm", kind="options_amm", asset=opt.asset)
+        g.add_node(f"token:LP-OPT-{opt.asset}", kind="token")
+        g.add_edge("options_amm", f"token:LP-OPT-{opt.asset}", kind="issues")
+        g.add_edge(oracle, "options_amm", kind="prices")
+        g.add_edge(f"asset:{STABLE_ASSET}", "options_amm", kind="collateral")
+        g.add_edge("options_amm", "perp", kind="hedges_on")
+    if opt.pm_exchange:
+        g.add_node("pm_exchange", kind="pm_exchange", asset=opt.asset)
+        g.add_edge(oracle, "pm_exchange", kind="prices")
+        g.add_edge(f"asset:{STABLE_ASSET}", "pm_exchange", kind="collateral")
 
 
 def exogenous_paths(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from experiments.catalog import baseline, black_thursday, governance_sweep, recalibration_policies
+from experiments.catalog import (
+    baseline,
+    black_thursday,
+    governance_sweep,
+    hedging_frequency,
+    options_amm_stress,
+    recalibration_policies,
+)
 from experiments.spec import ExperimentSpec
 
 __all__ = ["CATALOG", "SWEEPS", "get"]
@@ -11,6 +18,8 @@ CATALOG: dict[str, ExperimentSpec] = {
     baseline.SPEC.name: baseline.SPEC,
     black_thursday.SPEC.name: black_thursday.SPEC,
     recalibration_policies.SPEC.name: recalibration_policies.SPEC,
+    hedging_frequency.SPEC.name: hedging_frequency.SPEC,
+    options_amm_stress.SPEC.name: options_amm_stress.SPEC,
 }
 
 # Named sweeps (experiments/sweep.py), run with ``cascadelab sweep NAME``.

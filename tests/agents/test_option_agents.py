@@ -100,6 +100,10 @@ class FakePM:
         im = np.array([self._im(a) for a in range(n)])
         return eq, im, 0.5 * im
 
+    def account_margin(self, account: int) -> tuple[float, float, float]:
+        im = self._im(account)
+        return self.account_equity_usd(account), im, 0.5 * im
+
     def account_greeks(self, account: int) -> tuple[float, float, float, float]:
         if account in self.greeks_override:
             return (*self.greeks_override[account], 0.0, 0.0)
