@@ -116,6 +116,7 @@ def _seed_amm(model: EcosystemModel, scheduled: list) -> None:
             capital_usd=float(amount),
             max_drawdown_frac=opt.lp_max_drawdown_frac,
             max_delta_frac=_LP_MAX_DELTA_FRAC,
+            exit_on_breaker=opt.lp_exit_on_breaker,
         )
         # the warm start: the opening liquidity pre-dates step 0, so it skips the deposit queue
         status = amm.seed(lp.wallet, float(amount))

@@ -97,6 +97,10 @@ class OptionsSpec:
     n_lps, lp_capital_median_usd, lp_max_drawdown_frac
         Options-AMM LPs who deposit at the start and withdraw when the pool's share price falls
         more than ``lp_max_drawdown_frac`` below its peak (or its delta grows too large).
+    lp_exit_on_breaker
+        Whether LPs also withdraw when a breaker trips. Off by default: a queued withdrawal
+        reserves pool liquidity, so every LP leaving on the first IV-variance trip drains free
+        liquidity and trips the 3-day liquidity breaker, a run the scenario should not impose.
     market_makers
         One delta-hedging market maker per entry, ``"<rule>:<width>"`` (:data:`HEDGER_RULES`).
         They quote options on the exchange and hedge on the perp.
@@ -130,6 +134,7 @@ class OptionsSpec:
     n_lps: int = 20
     lp_capital_median_usd: float = 500_000.0
     lp_max_drawdown_frac: float = 0.10
+    lp_exit_on_breaker: bool = False
     market_makers: tuple[str, ...] = ("band:0.05", "ww:10")
     mm_capital_usd: float = 5e6
     mm_quote_spread_vol_points: float = 1.0
