@@ -9,19 +9,27 @@ them) it times, after one warm-up call, the median of ``--repeats`` runs of:
   over the book's options;
 - full revaluation: ``portfolio_margin(method=FULL)`` on the 27-scenario Deribit grid, aggregated
   per account, vs ``margin_references.portfolio_margin_ref``;
-- Taylor: ``portfolio_margin(method=TAYLOR)`` vs ``portfolio_margin_ref(taylor=True)``.
+- Taylor: ``portfolio_margin(method=TAYLOR)`` vs ``portfolio_margin_ref(taylor=True)``, from
+  the same ``PositionBook`` as the full call (Greeks included, nothing cached between calls);
+- its two parts, no NumPy twin: ``taylor|agg``, the fused Greeks-and-aggregates pass
+  (``taylor_kernels.taylor_aggregates``; the note gives the Greek-based
+  ``portfolio_kernels.greek_aggregates`` it replaced), and ``taylor|held``, the scenario pass
+  alone (``margin_from_greeks``), what a venue that already holds per-account Greeks pays.
 
 Throughput is position-scenario revaluations per second (``n_positions x 27 / seconds``; for
 Taylor the same count, i.e. revaluations *replaced*). Every kernel is single-threaded, so the
-throughput is per core. The Taylor rows also show its error against full revaluation on the same
-book. A cold start (import + compile + first call) runs in a subprocess with an empty
-``NUMBA_CACHE_DIR`` and again with that cache warm. The machine may be shared: numbers are
+throughput is per core. The Taylor speed-up over full revaluation is the median of ratios of
+back-to-back (full, Taylor) pairs, so load from other processes hits both sides alike. The
+Taylor rows also show its error against full revaluation on the same book. A cold start
+(import + compile + first call) runs in a subprocess with an empty ``NUMBA_CACHE_DIR`` and
+again with that cache warm. The machine may be shared: numbers are
 indicative.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -41,6 +49,7 @@ from protocols.margin.portfolio_margin import (
 )
 from protocols.margin.pricing_references import numpy_black76_greeks_usd
 from protocols.margin.scenario_grid import ScenarioGrid, deribit_grid
+from protocols.margin.taylor_kernels import taylor_aggregates
 
 FORWARD_USD = 60_000.0
 EXPIRIES_DAYS = np.array([1, 2, 3, 7, 14, 21, 28, 56, 91, 119, 182]) - 1.0 / 3.0
@@ -127,6 +136,18 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+def _median_paired_ratio(slow, fast, repeats: int) -> float:
+    """Median over ``repeats`` back-to-back pairs of ``time(slow) / time(fast)``."""
+    ratios = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        slow()
+        t1 = time.perf_counter()
+        fast()
+        ratios.append((t1 - t0) / (time.perf_counter() - t1))
+    return float(np.median(ratios))
+
+
 _COLD = """
 import time
 t0 = time.perf_counter()
@@ -171,25 +192,21 @@ def bench_size(
     g_np = _median_seconds(
         lambda: numpy_black76_greeks_usd(fwd, strike, t, iv, ones, call), repeats
     )
-    full_nb = _median_seconds(lambda: portfolio_margin(book, f, grid), repeats)
+    full = functools.partial(portfolio_margin, book, f, grid)
+    tay = functools.partial(portfolio_margin, book, f, grid, method=taylor)
+    full_nb = _median_seconds(full, repeats)
     full_np = _median_seconds(lambda: portfolio_margin_ref(book, f, grid), repeats)
-    tay_nb = _median_seconds(lambda: portfolio_margin(book, f, grid, method=taylor), repeats)
+    tay_nb = _median_seconds(tay, repeats)
     tay_np = _median_seconds(lambda: portfolio_margin_ref(book, f, grid, taylor=True), repeats)
-    # What a venue that already holds each account's Greeks (it marks its book every step) pays
-    # for the approximation: the scenario pass alone, with no NumPy twin timed.
+    speedup = _median_paired_ratio(full, tay, repeats)
+    # The Taylor path's two parts: the fused pass over positions, and the scenario pass over
+    # accounts alone (what a venue that already holds each account's Greeks pays).
     spot, vol, weights, term, charges = grid.kernel_arrays()
-    greeks, agg, _ = greek_aggregates(
-        book.account,
-        book.kind,
-        book.size_base,
-        book.strike_usd,
-        book.t_years,
-        book.iv,
-        f,
-        term,
-        charges,
-        book.n_accounts,
-    )
+    cols = (book.account, book.kind, book.size_base, book.strike_usd, book.t_years, book.iv)
+    agg_args = (*cols, f, term, charges, book.n_accounts)
+    fused = _median_seconds(lambda: taylor_aggregates(*agg_args), repeats)
+    greek_based = _median_seconds(lambda: greek_aggregates(*agg_args), repeats)
+    greeks, agg, _ = taylor_aggregates(*agg_args)
     held = _median_seconds(
         lambda: margin_from_greeks(greeks, agg, spot, vol, weights, charges, f), repeats
     )
@@ -203,18 +220,26 @@ def bench_size(
             tay_nb,
             tay_np,
             revals,
-            f"{full_nb / tay_nb:.1f}x faster than full; margin error max "
+            f"{speedup:.1f}x faster than full (median of paired runs); margin error max "
             f"{basis.max_abs_diff_usd:,.0f} p99 {basis.p99_abs_diff_usd:,.0f} USD, rel p99 "
             f"{basis.p99_rel_diff:.1%}, under-margined {basis.under_margined_frac:.0%} of "
             f"accounts (mean full {basis.full_usd.mean():,.0f} USD)",
+        ),
+        (
+            "taylor|agg",
+            fused,
+            float("nan"),
+            revals,
+            f"fused Greeks+aggregates pass, {fused / book.n_positions * 1e9:.1f} ns/position "
+            f"(Greek-based greek_aggregates: {greek_based / book.n_positions * 1e9:.1f})",
         ),
         (
             "taylor|held",
             held,
             float("nan"),
             revals,
-            f"{full_nb / held:.0f}x faster than full: scenario pass only, per-account Greeks "
-            "already held (no NumPy twin timed)",
+            f"scenario pass only, {held / book.n_positions * 1e9:.1f} ns/position: "
+            f"{full_nb / held:.0f}x faster than full, per-account Greeks already held",
         ),
     ]
 

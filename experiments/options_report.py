@@ -101,10 +101,10 @@ def plot_hedging_frontier(runs: pd.DataFrame) -> Figure:
         for i, rule in enumerate(r for r in _RULE_ORDER if r in set(d["rule"])):
             g = d[d["rule"] == rule].sort_values("hedge_cost_usd")
             ax.errorbar(
-                g["hedge_cost_usd"] / 1e3,
-                g["tracking_error_usd"] / 1e3,
-                xerr=g.get("hedge_cost_usd_sd", 0.0) / 1e3,
-                yerr=g.get("tracking_error_usd_sd", 0.0) / 1e3,
+                g["hedge_cost_usd"],
+                g["tracking_error_usd"],
+                xerr=g.get("hedge_cost_usd_sd", 0.0),
+                yerr=g.get("tracking_error_usd_sd", 0.0),
                 marker="o",
                 color=f"C{i}",
                 lw=1.2,
@@ -114,14 +114,14 @@ def plot_hedging_frontier(runs: pd.DataFrame) -> Figure:
             for _, row in g.iterrows():
                 ax.annotate(
                     f"{row['width']:g}",
-                    (row["hedge_cost_usd"] / 1e3, row["tracking_error_usd"] / 1e3),
+                    (row["hedge_cost_usd"], row["tracking_error_usd"]),
                     fontsize=7,
                     xytext=(3, 3),
                     textcoords="offset points",
                 )
         ax.set_title(variant, fontsize=10)
-        ax.set_xlabel("hedging cost, fees + slippage ($k)")
-        ax.set_ylabel("tracking error, std of hourly P&L ($k)")
+        ax.set_xlabel("hedging cost, fees + slippage ($)")
+        ax.set_ylabel("tracking error, std of hourly P&L ($)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
@@ -138,14 +138,14 @@ def hedging_section(result_dir: Path, runs: pd.DataFrame, steps: pd.DataFrame) -
     plot_hedging_frontier(runs).savefig(fig_dir / "hedging_frontier.png", dpi=110)
     fr = hedging_frontier(runs)
     header = (
-        "| path | rule | width | hedging cost ($k) | tracking error ($k) | P&L ($k) | rebalances |"
+        "| path | rule | width | hedging cost ($) | tracking error ($) | P&L ($) | rebalances |"
     )
     lines = [header, "|" + "---|" * 3 + "---:|" * 4]
     for _, r in fr.iterrows():
         lines.append(
             f"| {r['variant']} | {_RULE_NAMES.get(r['rule'], r['rule'])} | {r['width']:g} | "
-            f"{_fmt(r['hedge_cost_usd'] / 1e3)} | {_fmt(r['tracking_error_usd'] / 1e3)} | "
-            f"{_fmt(r['pnl_usd'] / 1e3)} | {_fmt(r['rebalances'], 0)} |"
+            f"{_fmt(r['hedge_cost_usd'], 0)} | {_fmt(r['tracking_error_usd'], 0)} | "
+            f"{_fmt(r['pnl_usd'], 0)} | {_fmt(r['rebalances'], 0)} |"
         )
     return (
         "## Hedging frontier\n\nEvery run holds one market maker per rule and width, each starting "

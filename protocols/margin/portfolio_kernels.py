@@ -2,10 +2,11 @@
 
 Both methods make one pass over the positions (no ``n_positions x n_scenarios`` temporary) and
 accumulate per account: the full method adds every position's Black-76 repricing into an
-``(n_accounts, n_scenarios)`` P&L table; the Taylor method adds four Greeks per account and
-builds the scenario P&L per account afterwards, which is what makes it fast. The charges added
-to the scan (minimum delta, contingencies, short option minimum) come from per-account
-aggregates that both passes collect the same way. Python wrappers: ``portfolio_margin``.
+``(n_accounts, n_scenarios)`` P&L table; the Taylor method sums Greeks per account
+(:func:`greek_aggregates` here, the fused ``taylor_kernels.taylor_aggregates`` in production)
+and builds the scenario P&L per account afterwards. The charges added to the scan (minimum
+delta, contingencies, short option minimum) come from per-account aggregates that all passes
+collect the same way. Python wrappers: ``portfolio_margin``.
 
 Conventions: USD-margined (linear) P&L per coin of underlying, undiscounted Black-76 on the
 forward ``F`` (crypto options are quoted on futures, DOMAIN.md B1); futures move as ``size dF``.
@@ -308,16 +309,25 @@ def greek_aggregates(
 
 @kernel
 def _charges_into(out, a, scan, agg, charges, forward_usd):
-    """Fill ``out[a]`` (columns :data:`OUT_COLUMNS`) from the scan and the aggregates."""
+    """Fill ``out[a]`` (columns :data:`OUT_COLUMNS`) from the scan and the aggregates.
+
+    Conditional expressions rather than ``min``/``max`` (same values; ties keep the first
+    argument, as ``max`` does): numba's builtins made this half of the Taylor scenario pass.
+    """
+    f = forward_usd
     net = abs(agg[a, _NET])
-    min_delta = (charges[0] * net + 0.5 * charges[1] * (agg[a, _ABS] - net)) * forward_usd
-    som = charges[4] * agg[a, _SHORT_OPT] * forward_usd
-    offsetting = min(agg[a, _LONG_FUT], agg[a, _SHORT_FUT])
-    cont = (charges[2] * agg[a, _SHORT_OPT] + charges[3] * offsetting) * forward_usd
-    if agg[a, _UNBOUNDED] == 0.0:
-        # only long options: nothing can be lost beyond their value (Deribit: premium only)
-        scan = min(scan, agg[a, _PREMIUM])
-    out[a, 0] = max(scan, min_delta, som) + cont
+    min_delta = (charges[0] * net + 0.5 * charges[1] * (agg[a, _ABS] - net)) * f
+    som = charges[4] * agg[a, _SHORT_OPT] * f
+    long_fut = agg[a, _LONG_FUT]
+    short_fut = agg[a, _SHORT_FUT]
+    offsetting = short_fut if short_fut < long_fut else long_fut
+    cont = (charges[2] * agg[a, _SHORT_OPT] + charges[3] * offsetting) * f
+    premium = agg[a, _PREMIUM]
+    # only long options: nothing can be lost beyond their value (Deribit: premium only)
+    scan = premium if (agg[a, _UNBOUNDED] == 0.0) & (premium < scan) else scan
+    req = min_delta if min_delta > scan else scan
+    req = som if som > req else req
+    out[a, 0] = req + cont
     out[a, 1] = scan
     out[a, 2] = min_delta
     out[a, 3] = som
@@ -357,24 +367,35 @@ def margin_from_greeks(greeks, agg, spot_shocks, vol_shocks, weights, charges, f
     / 2 + V dv + Va F ds dv + Vo dv^2 / 2 + carry`` (delta-gamma-vega plus vanna and volga) with
     the aggregates of :func:`greek_aggregates`; then as :func:`margin_from_pnl`. Exact for
     futures; the vol floor is ignored, and the long-options-only cap keeps the premium bound.
+    Blocks of 256 accounts, scenarios outside: the inner loop over accounts vectorises.
     """
     n_a = greeks.shape[0]
     n_s = spot_shocks.shape[0]
     out = np.empty((n_a, 5))
-    for a in range(n_a):
-        d = greeks[a, 0] * forward_usd
-        half_g = 0.5 * greeks[a, 1] * forward_usd * forward_usd
-        vega = greeks[a, 2]
-        vanna = greeks[a, 3] * forward_usd
-        half_volga = 0.5 * greeks[a, 4]
-        carry = greeks[a, 5]
-        scan = 0.0
+    f = forward_usd
+    block = 256
+    coef = np.empty((6, block))  # D F, G F^2 / 2, V, Va F, Vo / 2, carry
+    scan = np.empty(block)
+    for lo in range(0, n_a, block):
+        m = min(block, n_a - lo)
+        for j in range(m):
+            a = lo + j
+            coef[0, j] = greeks[a, 0] * f
+            coef[1, j] = 0.5 * greeks[a, 1] * f * f
+            coef[2, j] = greeks[a, 2]
+            coef[3, j] = greeks[a, 3] * f
+            coef[4, j] = 0.5 * greeks[a, 4]
+            coef[5, j] = greeks[a, 5]
+            scan[j] = 0.0
         for k in range(n_s):
             ds = spot_shocks[k]
             dv = vol_shocks[k]
-            pnl = d * ds + half_g * ds * ds + (vega + vanna * ds + half_volga * dv) * dv + carry
-            loss = -weights[k] * pnl
-            if loss > scan:
-                scan = loss
-        _charges_into(out, a, scan, agg, charges, forward_usd)
+            neg_w = -weights[k]
+            for j in range(m):
+                vol_terms = (coef[2, j] + coef[3, j] * ds + coef[4, j] * dv) * dv
+                pnl = coef[0, j] * ds + coef[1, j] * ds * ds + vol_terms + coef[5, j]
+                loss = neg_w * pnl
+                scan[j] = loss if loss > scan[j] else scan[j]
+        for j in range(m):
+            _charges_into(out, lo + j, scan[j], agg, charges, f)
     return out

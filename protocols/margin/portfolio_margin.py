@@ -1,8 +1,8 @@
 """Scenario-grid portfolio margin of every account: full revaluation, Taylor, and their basis.
 
-Thin wrappers over ``portfolio_kernels``: unpack a :class:`PositionBook` and a
-:class:`ScenarioGrid`, run the one-pass kernel of the chosen method, and split the requirement
-into initial and maintenance margin according to the grid's ``scan_level`` and ``im_over_mm``.
+Thin wrappers over ``portfolio_kernels`` and ``taylor_kernels``: unpack a :class:`PositionBook`
+and a :class:`ScenarioGrid`, run the one-pass kernel of the chosen method, and split the
+requirement into initial and maintenance margin by the grid's ``scan_level`` and ``im_over_mm``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import numpy as np
 
 from protocols.margin.book import PositionBook
 from protocols.margin.portfolio_kernels import (
-    greek_aggregates,
     margin_from_greeks,
     margin_from_pnl,
     scenario_pnl_full,
 )
 from protocols.margin.scenario_grid import ScenarioGrid
+from protocols.margin.taylor_kernels import taylor_aggregates
 
 __all__ = [
     "BasisRiskResult",
@@ -120,7 +120,9 @@ def portfolio_margin(
         pnl, agg, status = scenario_pnl(book, f, grid)
         out = margin_from_pnl(pnl, agg, weights, charges, f)
     else:
-        greeks, agg, status = greek_aggregates(*_book_args(book), f, term, charges, book.n_accounts)
+        greeks, agg, status = taylor_aggregates(
+            *_book_args(book), f, term, charges, book.n_accounts
+        )
         out = margin_from_greeks(greeks, agg, spot, vol, weights, charges, f)
     req = out[:, 0]
     im, mm = grid.initial_and_maintenance(req)
