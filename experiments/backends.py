@@ -4,7 +4,7 @@
 A backend only decides *where* :func:`~experiments.runner.execute_run` is called; results, their
 order in the tables and resumption are the runner's business, so every backend gives the same
 tables. At most a few runs per worker are in flight at once, so memory stays bounded however many
-runs there are. Ray is an optional extra, imported only by :func:`run_ray`.
+runs there are. Ray is an optional extra, imported only by the Ray backend's functions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import partial
@@ -29,6 +31,7 @@ __all__ = [
     "run_process",
     "run_ray",
     "run_serial",
+    "start_local_ray",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,144 @@ def loopback_ray_env() -> Iterator[None]:
                     os.environ[k] = v
 
 
+class _SigtermNoteFilter(logging.Filter):
+    """Drops Ray's note that a driver started outside the main thread sets no SIGTERM handler:
+    expected here (the driver's processes still die with it: Ray ties them to its lifetime)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
+def start_local_ray(n_cpus: int) -> None:
+    """Start a new local Ray cluster of ``n_cpus`` CPUs on loopback and connect to it.
+
+    The settings of :func:`run_ray`: STACK.md's loopback environment, no dashboard, no worker
+    logs forwarded to the driver, and the workers Ray prestarts import
+    :mod:`experiments.runner` while the cluster comes up (Ray's ``preload_python_modules``), so
+    the first tasks do not pay for the imports. Useful to keep one cluster up across several
+    sweeps (``run_ray`` reuses a connected driver); end it with ``ray.shutdown()``.
+
+    Ray ties the processes it starts to the life of the calling *thread*
+    (``PR_SET_PDEATHSIG``): call it from a thread that outlives the cluster.
+    """
+    if n_cpus < 1:
+        raise ValueError(f"start_local_ray.n_cpus: must be >= 1, got {n_cpus}")
+    import ray
+
+    note = _SigtermNoteFilter()
+    ray_log = logging.getLogger("ray._private.worker")
+    ray_log.addFilter(note)
+    try:
+        with loopback_ray_env():  # "local": a new cluster, never one found on the machine
+            ray.init(
+                address="local",
+                num_cpus=n_cpus,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                _system_config={"preload_python_modules": [execute_run.__module__]},
+            )
+    finally:
+        ray_log.removeFilter(note)
+
+
+def _stop_autoscaler_monitor() -> None:
+    """Kill the autoscaler monitor of the local cluster this process started, before shutdown.
+
+    ``ray.shutdown`` stops the GCS first, then gives the monitor a second to exit, which it
+    spends trying to tell the dead GCS that it is exiting: a fixed second of every sweep. A
+    local cluster of fixed size has nothing to autoscale. Best effort over Ray internals (Ray
+    2.60): if they differ, nothing is done and ``ray.shutdown`` stops the monitor as before.
+    """
+    try:
+        from ray._private import ray_constants, worker
+
+        infos = worker._global_node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, ())
+        for info in infos:
+            info.process.kill()
+            info.process.wait(timeout=5)
+    except Exception as exc:  # internals changed: leave it to ray.shutdown
+        log.debug("could not stop Ray's autoscaler monitor early: %r", exc)
+
+
+class _LocalCluster:
+    """A local Ray cluster started (and later shut down) by a background thread.
+
+    The thread that calls ``ray.init`` must outlive the cluster: Ray ties the processes it
+    spawns to the life of the spawning *thread* (``PR_SET_PDEATHSIG``). So the thread starts
+    Ray, reports, waits for :meth:`close`, then shuts Ray down itself.
+    """
+
+    def __init__(self, n_cpus: int) -> None:
+        self.error: BaseException | None = None
+        self._checked = False
+        self._ready = threading.Event()
+        self._release = threading.Event()
+        # daemon: a driver that dies without close() must not hang the interpreter at exit
+        self._thread = threading.Thread(
+            target=self._main, args=(n_cpus,), name="cascadelab-ray-start", daemon=True
+        )
+        self._thread.start()
+
+    def _main(self, n_cpus: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            start_local_ray(n_cpus)  # looked up at call time: tests replace it
+        except BaseException as exc:  # reported to the driver by check()
+            self.error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        log.debug("local Ray cluster up in %.2f s", time.perf_counter() - t0)
+        self._release.wait()
+        import ray
+
+        t0 = time.perf_counter()
+        _stop_autoscaler_monitor()
+        ray.shutdown()
+        log.debug("local Ray cluster shut down in %.2f s", time.perf_counter() - t0)
+
+    @property
+    def started(self) -> bool:
+        """Whether start-up has finished (successfully or not)."""
+        return self._ready.is_set()
+
+    def check(self, n_done: int) -> None:
+        """Wait for start-up to finish; raise if it failed."""
+        self._ready.wait()
+        self._checked = True
+        if self.error is not None:
+            raise RuntimeError(
+                f"run_ray: the local Ray cluster failed to start "
+                f"({type(self.error).__name__}: {self.error}); the {n_done} run(s) finished "
+                f"in this process are saved, the same command resumes after them"
+            ) from self.error
+
+    def close(self) -> None:
+        """Shut the cluster down (after start-up finishes, if it is still starting)."""
+        self._release.set()
+        self._thread.join()
+        if self.error is not None and not self._checked:  # every run finished without Ray
+            log.warning("the local Ray cluster failed to start (not needed): %r", self.error)
+
+
+def _ray_tasks(queue: Iterator[RunSpec], n_workers: int) -> Iterator[RunResult]:
+    """Every run left in ``queue`` as a Ray task on the connected cluster, as they finish."""
+    import ray
+
+    task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(execute_run)
+    # range first: zip must not pull (and lose) one run more than it keeps
+    first = zip(range(n_workers * _IN_FLIGHT_PER_WORKER), queue, strict=False)
+    pending = [task.remote(r) for _, r in first]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        result = ray.get(done[0])
+        nxt = next(queue, None)
+        if nxt is not None:
+            pending.append(task.remote(nxt))
+        yield result
+
+
 def run_ray(
     runs: Sequence[RunSpec],
     *,
@@ -132,39 +273,52 @@ def run_ray(
     as it is and the cluster's own CPUs are used; an already connected driver is reused. Ray is
     shut down afterwards only if this call started or joined it. A task whose worker dies is
     retried up to :data:`RAY_MAX_RETRIES` times.
+
+    A local cluster takes seconds to start (about 2-5 s on 2 cores, a tenth of a 64-run sweep),
+    so it starts in a background thread while this process executes runs from the front of the
+    queue itself, one at a time (with per-step progress); once Ray is up, the driver finishes
+    the run in hand and the rest become Ray tasks. Every run is executed exactly once, and the
+    results are the same wherever a run executes. If the cluster fails to start, the runs
+    finished so far are yielded (and so saved) and a ``RuntimeError`` says what failed.
     """
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        if address is None:
-            with loopback_ray_env():  # "local": a new cluster, never one found on the machine
-                ray.init(
-                    address="local",
-                    num_cpus=_workers(workers),
-                    include_dashboard=False,
-                    logging_level=logging.WARNING,
-                    log_to_driver=False,
-                )
-        else:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        started = True
+    if ray.is_initialized() or address is not None:
+        yield from _run_on_cluster(runs, workers=workers, address=address)
+        return
+    n = _workers(workers)
+    if not runs:  # nothing to do (a finished sweep resumed): no cluster
+        return
+    cluster = _LocalCluster(n)
     try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(execute_run)
-        n = _workers(workers) if workers is not None else int(ray.cluster_resources()["CPU"])
-        queue = iter(runs)
-        # range first: zip must not pull (and lose) one run more than it keeps
-        first = zip(range(n * _IN_FLIGHT_PER_WORKER), queue, strict=False)
-        pending = [task.remote(r) for _, r in first]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            result = ray.get(done[0])
-            nxt = next(queue, None)
-            if nxt is not None:
-                pending.append(task.remote(nxt))
-            yield result
+        n_done = 0
+        while n_done < len(runs) and not cluster.started:
+            run = runs[n_done]
+            yield execute_run(run, progress=partial(on_step, run) if on_step else None)
+            n_done += 1
+        if n_done < len(runs):
+            cluster.check(n_done)
+            log.debug("%d run(s) executed in the driver while Ray started", n_done)
+            yield from _ray_tasks(iter(runs[n_done:]), n)
     finally:
-        if started:
+        cluster.close()  # also on Ctrl-C and on an abandoned generator
+
+
+def _run_on_cluster(
+    runs: Sequence[RunSpec], *, workers: int | None, address: str | None
+) -> Iterator[RunResult]:
+    """:func:`run_ray` on a connected driver, or on the cluster at ``address``."""
+    import ray
+
+    joined = False
+    if not ray.is_initialized():
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        joined = True
+    try:
+        n = _workers(workers) if workers is not None else int(ray.cluster_resources()["CPU"])
+        yield from _ray_tasks(iter(runs), n)
+    finally:
+        if joined:
             ray.shutdown()
 
 

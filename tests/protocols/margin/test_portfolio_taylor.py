@@ -59,7 +59,8 @@ def _assert_fused_matches_greek_path(book: PositionBook, grid, forward: float = 
     (g_new, a_new, s_new), (g_old, a_old, s_old) = _both(book, grid, forward)
     _assert_same_sums(g_new[:, :5], g_old[:, :5])
     _assert_same_sums(g_new[:, 5:], g_old[:, 5:], _price_floor(book, forward))
-    _assert_same_sums(a_new, a_old)
+    # the premium column is a signed sum of prices (longs minus shorts): it cancels like a price
+    _assert_same_sums(a_new, a_old, _price_floor(book, forward))
     np.testing.assert_array_equal(s_new, s_old)
 
 

@@ -1,0 +1,169 @@
+"""The local-cluster Ray backend: while the cluster starts in the background the driver executes
+runs itself, then hands the rest to Ray; every run exactly once, a failed start-up is reported
+after the driver's runs are saved, and the cluster is shut down however the sweep ends."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pandas as pd
+import pytest
+
+from experiments import backends, runner
+from experiments.backends import run_ray, run_serial
+from experiments.catalog.governance_sweep import tiny
+from experiments.store import (
+    EVENTS_FILE,
+    HEALTH_FILE,
+    RUNS_FILE,
+    STEPS_FILE,
+    read_manifest,
+    read_table,
+)
+from experiments.sweep import expand_sweep, run_sweep
+
+TABLES = (RUNS_FILE, STEPS_FILE, EVENTS_FILE, HEALTH_FILE)
+RAY_LOOPBACK = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/",
+    "RAY_AUTH_MODE": "disabled",
+}
+DRIVER = f":{os.getpid()}"  # RunResult.worker ends with the pid of the process that ran it
+
+
+def _loopback(monkeypatch, tmp_path) -> None:
+    """STACK.md loopback settings, a guard for tests that start Ray (run_ray applies them too)."""
+    for k, v in RAY_LOOPBACK.items():
+        monkeypatch.setenv(k, v)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+    monkeypatch.setenv("HOME", str(home))
+
+
+def _gate_start(
+    monkeypatch, *, fail: Exception | None = None
+) -> tuple[threading.Event, threading.Event]:
+    """Hold the background start-up until ``gate`` is set; then start Ray for real and set
+    ``up``, or raise ``fail``."""
+    gate, up = threading.Event(), threading.Event()
+    real = backends.start_local_ray
+
+    def gated(n_cpus: int) -> None:
+        assert gate.wait(60), "the test never opened the gate"
+        if fail is not None:
+            raise fail
+        real(n_cpus)
+        up.set()
+
+    monkeypatch.setattr(backends, "start_local_ray", gated)
+    return gate, up
+
+
+def _after_saved_runs(monkeypatch, n_runs: int, action) -> None:
+    """Call ``action()`` in the driver right after it has saved its ``n_runs``-th run."""
+    real = runner.write_part
+    saved = []
+
+    def write(*args, **kwargs):
+        path = real(*args, **kwargs)
+        saved.append(path)
+        if len(saved) == n_runs:
+            action()
+        return path
+
+    monkeypatch.setattr(runner, "write_part", write)
+
+
+def _starter_alive() -> bool:
+    return any(t.name == "cascadelab-ray-start" for t in threading.enumerate())
+
+
+def _rows(results) -> pd.DataFrame:
+    return pd.DataFrame([r.run for r in results]).sort_values("run_id", ignore_index=True)
+
+
+@pytest.mark.slow
+def test_run_ray_runs_in_the_driver_until_the_cluster_is_up_then_on_ray(
+    monkeypatch, tmp_path
+) -> None:
+    ray = pytest.importorskip("ray")
+    _loopback(monkeypatch, tmp_path)
+    runs = expand_sweep(tiny())
+    gate, up = _gate_start(monkeypatch)
+    results = []
+    for result in run_ray(runs, workers=2):
+        results.append(result)
+        if len(results) == 2:  # two runs done here: let Ray start, and wait until it is up
+            gate.set()
+            assert up.wait(60)
+    assert not ray.is_initialized() and not _starter_alive()  # shut down what it started
+    ids = [r.run["run_id"] for r in results]
+    assert sorted(ids) == sorted(r.run_id for r in runs)  # each run exactly once
+    in_driver = [r.run["run_id"] for r in results if r.worker.endswith(DRIVER)]
+    # the driver took the first runs (one more at most: it may look before Ray says it is up)
+    assert in_driver[:2] == ids[:2] == [r.run_id for r in runs[:2]]
+    assert 2 <= len(in_driver) <= 3
+    assert len({r.worker for r in results if not r.worker.endswith(DRIVER)}) >= 1
+    assert all(r.run["status"] == "ok" for r in results)
+    # the same rows as the serial backend, wherever each run executed
+    pd.testing.assert_frame_equal(_rows(results), _rows(run_serial(runs)))
+
+
+@pytest.mark.slow
+def test_ray_local_cluster_sweep_with_runs_in_driver_and_on_ray_is_bitwise_equal_to_serial(
+    monkeypatch, tmp_path
+) -> None:
+    ray = pytest.importorskip("ray")
+    _loopback(monkeypatch, tmp_path)
+    kwargs = {"progress": False, "report": False}
+    serial = run_sweep(tiny(), out_root=tmp_path / "serial", backend="serial", **kwargs)
+    gate, up = _gate_start(monkeypatch)
+
+    def start_and_wait() -> None:  # the driver saved two runs: start Ray, and wait for it
+        gate.set()
+        assert up.wait(60)
+
+    _after_saved_runs(monkeypatch, 2, start_and_wait)
+    result = run_sweep(tiny(), out_root=tmp_path / "ray", backend="ray", workers=2, **kwargs)
+    assert not ray.is_initialized()  # the backend shut down what it started
+    workers = read_table(result.path / "timings.parquet")["worker"]
+    assert 2 <= workers.str.endswith(DRIVER).sum() <= 3  # the rest ran on Ray's workers
+    assert workers[~workers.str.endswith(DRIVER)].nunique() >= 1
+    assert serial.path.name == result.path.name  # same spec hash
+    for table in TABLES:
+        assert (serial.path / table).read_bytes() == (result.path / table).read_bytes(), table
+
+
+def test_run_ray_reports_a_failed_start_after_saving_the_driver_runs(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("ray")
+    gate, _ = _gate_start(monkeypatch, fail=OSError("no room for the object store"))
+    _after_saved_runs(monkeypatch, 1, gate.set)  # the first saved run lets the start-up fail
+    kwargs = {"out_root": tmp_path / "out", "progress": False, "report": False}
+    with pytest.raises(RuntimeError, match="local Ray cluster failed to start") as err:
+        run_sweep(tiny(), backend="ray", workers=2, **kwargs)
+    assert "OSError: no room for the object store" in str(err.value)
+    assert "same command resumes" in str(err.value)
+    assert isinstance(err.value.__cause__, OSError)
+    assert not _starter_alive()
+    # the driver's runs were saved: a rerun skips them and ends with the serial tables
+    resumed = run_sweep(tiny(), backend="serial", **kwargs)
+    whole = run_sweep(tiny(), backend="serial", **{**kwargs, "out_root": tmp_path / "whole"})
+    assert read_manifest(resumed.path)["extra"]["n_resumed"] >= 1
+    for table in TABLES:
+        assert (resumed.path / table).read_bytes() == (whole.path / table).read_bytes(), table
+
+
+@pytest.mark.slow
+def test_run_ray_shuts_the_cluster_down_when_the_sweep_is_abandoned(monkeypatch, tmp_path) -> None:
+    ray = pytest.importorskip("ray")
+    _loopback(monkeypatch, tmp_path)
+    gate, _ = _gate_start(monkeypatch)
+    stream = run_ray(expand_sweep(tiny()), workers=2)
+    first = next(stream)  # executed in the driver while the cluster starts
+    assert first.worker.endswith(DRIVER) and _starter_alive()
+    gate.set()
+    stream.close()  # what Ctrl-C or an exception in the consumer does to the generator
+    assert not ray.is_initialized() and not _starter_alive()
