@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import ndtr
 
 from protocols.margin.book import InstrumentKind, PositionBook
 from protocols.margin.margin_references import random_book
 from protocols.margin.portfolio_kernels import greek_aggregates
 from protocols.margin.scenario_grid import deribit_grid, span_grid
-from protocols.margin.taylor_kernels import (
-    CHUNK_ROWS,
-    exp_nonpositive_into,
-    norm_cdf_given_exp,
-    taylor_aggregates,
-)
+from protocols.margin.taylor_kernels import CHUNK_ROWS, taylor_aggregates
 
 F = 60_000.0
 FUT, CALL, PUT = int(InstrumentKind.FUTURE), int(InstrumentKind.CALL), int(InstrumentKind.PUT)
@@ -66,7 +59,7 @@ def _assert_fused_matches_greek_path(book: PositionBook, grid, forward: float = 
 
 def _edge_book(rng: np.random.Generator, n: int, n_accounts: int) -> PositionBook:
     """Every kind, expired (t = 0) and live options, zero sizes, deep ITM/OTM strikes on a
-    $500 grid (memo hits) and a few distinct ones (misses), rows unsorted."""
+    $500 grid and a few distinct ones, rows unsorted."""
     b = random_book(rng, n, n_accounts, F)
     strike = np.where(rng.random(n) < 0.7, np.round(b.strike_usd / 500.0) * 500.0, b.strike_usd)
     strike[rng.random(n) < 0.05] = F * rng.choice([0.05, 20.0], size=1)[0]
@@ -107,9 +100,9 @@ def test_taylor_aggregates_match_for_futures_only_and_expired_only_books():
     assert not g[:, 1:].any()  # futures have delta only
 
 
-def test_taylor_aggregates_with_more_expiries_and_strikes_than_memo_slots():
+def test_taylor_aggregates_on_a_book_of_distinct_expiries_and_strikes():
     rng = np.random.default_rng(6)
-    book = random_book(rng, 20_000, 2000, F)  # every t and strike distinct: memo misses
+    book = random_book(rng, 20_000, 2000, F)  # every t and strike distinct
     _assert_fused_matches_greek_path(book, GRIDS["span_lookahead"])
 
 
@@ -134,31 +127,3 @@ def test_taylor_aggregates_independent_of_row_order():
 def test_taylor_aggregates_match_greek_path_property(seed, n, n_accounts, forward, grid_name):
     book = _edge_book(np.random.default_rng(seed), n, n_accounts)
     _assert_fused_matches_greek_path(book, GRIDS[grid_name], forward)
-
-
-def test_norm_cdf_given_exp_matches_erfc_in_both_tails():
-    x = np.concatenate([np.linspace(-40.0, 40.0, 160_001), [0.0, -0.0, 0.46875 * 2**0.5]])
-    got = np.array([norm_cdf_given_exp(v, math.exp(-0.5 * v * v)) for v in x[::7]])
-    xs = x[::7]
-    ref = np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in xs])
-    body = np.abs(xs) <= 10.0
-    np.testing.assert_allclose(got[body], ref[body], rtol=2e-14, atol=0.0)
-    tail = (np.abs(xs) > 10.0) & (ref > 1e-300)
-    np.testing.assert_allclose(got[tail], ref[tail], rtol=1e-12, atol=0.0)  # e's own rounding
-    np.testing.assert_allclose(got, ndtr(xs), rtol=1e-12, atol=1e-300)
-    assert norm_cdf_given_exp(math.inf, 0.0) == 1.0
-    assert norm_cdf_given_exp(-math.inf, 0.0) == 0.0
-
-
-@pytest.mark.parametrize("m", [0, 1, 37, CHUNK_ROWS])
-def test_exp_nonpositive_into_within_one_ulp_of_libm(m):
-    rng = np.random.default_rng(m)
-    arg = np.concatenate([-rng.exponential(40.0, CHUNK_ROWS - 3), [0.0, -708.0, -745.0]])
-    arg = rng.permutation(arg)
-    out = np.full(CHUNK_ROWS, -1.0)
-    exp_nonpositive_into(arg, out, np.empty(CHUNK_ROWS, dtype=np.int64), m)
-    a, got = arg[:m], out[:m]
-    normal = a >= -708.0
-    np.testing.assert_allclose(got[normal], np.exp(a[normal]), rtol=3e-16, atol=0.0)
-    assert (got[~normal] == 0.0).all()
-    assert (out[m:] == -1.0).all()  # rows past m untouched
