@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 __all__ = [
     "HEDGER_METRICS",
     "hedger_columns",
-    "hedger_label",
     "hedging_frontier",
     "hedging_section",
     "options_amm_section",
@@ -49,11 +48,6 @@ _AMM_METRICS: tuple[tuple[str, str, float], ...] = (
     ("options_amm_solvent", "runs solvent (%)", 100.0),
     ("pm_bad_debt_usd", "exchange bad debt ($k)", 1e-3),
 )
-
-
-def hedger_label(entry: str) -> str:
-    """Column-safe label of a market-maker spec entry: ``"band:0.05"`` -> ``"band-0.05"``."""
-    return str(entry).replace(":", "-")
 
 
 def hedger_columns(label: str) -> list[str]:

@@ -17,7 +17,7 @@ from experiments.overrides import SpecError
 from protocols.options_amm_params import OptionsAmmParams
 from protocols.pm_params import PmExchangeParams
 
-__all__ = ["HEDGER_RULES", "OptionsSpec", "hedge_params", "parse_hedger"]
+__all__ = ["HEDGER_RULES", "OptionsSpec", "hedge_params", "hedger_label", "parse_hedger"]
 
 HEDGER_RULES: dict[str, HedgeRule] = {
     "interval": HedgeRule.FIXED_INTERVAL,
@@ -179,3 +179,8 @@ class OptionsSpec:
     def enabled(self) -> bool:
         """Whether the scenario has any option venue."""
         return self.amm or self.pm_exchange
+
+
+def hedger_label(entry: str) -> str:
+    """Column-safe label of a market-maker spec entry: ``"band:0.05"`` -> ``"band-0.05"``."""
+    return str(entry).replace(":", "-")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from experiments.options_report import hedger_label
+from experiments.options_spec import hedger_label
 from protocols.types import EventKind
 
 if TYPE_CHECKING:
