@@ -206,7 +206,7 @@ def _flush(run, a, greeks, agg):
 
 @kernel
 def _scatter(account, lo, buf, run, a_run, greeks, agg, m):
-    """Add the chunk contributions ``_W_COL + c`` to ``account[j]``'s sums, in row order.
+    """Add the chunk contributions ``_W_COL + c`` to ``account[lo + j]``'s sums, in row order.
 
     Consecutive rows of one account (a venue stores a book grouped by account) are summed in
     registers and flushed once per run, so the memory sums see one add per account and run.
