@@ -1,24 +1,30 @@
-"""Execution backends: ``BACKENDS[name](runs, *, workers, address, on_step)`` yields a
-:class:`~experiments.runner.RunResult` for every run, in the order the runs finish.
+"""Execution backends: ``BACKENDS[name](runs, *, workers, address, on_step)`` is a generator
+that yields a :class:`~experiments.runner.RunResult` for every run, in the order the runs finish.
 
 A backend only decides *where* :func:`~experiments.runner.execute_run` is called; results, their
 order in the tables and resumption are the runner's business, so every backend gives the same
 tables. At most a few runs per worker are in flight at once, so memory stays bounded however many
-runs there are. Ray is an optional extra, imported only by the Ray backend's functions.
+runs there are. Once it has the last result in hand, a backend starts winding down (a pool's
+processes exiting, a local Ray cluster shutting down) before yielding it; closing the generator
+waits for that to finish, so the caller can consolidate the tables in between. Ray is an
+optional extra, imported only by the Ray backend's functions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from experiments.runner import RunResult, RunSpec, execute_run
@@ -36,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Backend = Callable[..., Iterator[RunResult]]
+Backend = Callable[..., Generator[RunResult, None, None]]
 OnStep = Callable[[RunSpec, int], None]
 
 # Times Ray re-runs a task whose worker died (lost node, OOM kill); an exception raised by the
@@ -65,7 +71,7 @@ def run_serial(
     workers: int | None = None,
     address: str | None = None,
     on_step: OnStep | None = None,
-) -> Iterator[RunResult]:
+) -> Generator[RunResult, None, None]:
     """Every run in this process, one after the other (with per-step progress)."""
     for run in runs:
         yield execute_run(run, progress=partial(on_step, run) if on_step else None)
@@ -77,10 +83,12 @@ def run_process(
     workers: int | None = None,
     address: str | None = None,
     on_step: OnStep | None = None,
-) -> Iterator[RunResult]:
+) -> Generator[RunResult, None, None]:
     """A pool of ``workers`` spawned processes (default: one per core).
 
-    Spawn, not fork: Mesa forces it anyway, and a forked numba/BLAS state is not safe.
+    Spawn, not fork: Mesa forces it anyway, and a forked numba/BLAS state is not safe. When the
+    last run is done the pool is told to shut down before its results are yielded: its
+    processes exit (about half a second of interpreter teardown) while the caller writes.
     """
     n = _workers(workers)
     pending: set[Future[RunResult]] = set()
@@ -93,14 +101,16 @@ def run_process(
                 break
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for run in islice(queue, len(done)):  # refill first: workers stay busy meanwhile
+                pending.add(pool.submit(execute_run, run))
+            if not pending:
+                pool.shutdown(wait=False)
             for future in done:
                 yield future.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(execute_run, nxt))
     finally:
-        # on Ctrl-C or an abandoned generator: drop queued runs, do not wait for running ones
-        pool.shutdown(wait=not pending, cancel_futures=True)
+        # on Ctrl-C or an abandoned generator: drop queued runs, do not wait for running ones;
+        # after the last run, Python's exit handler of concurrent.futures joins the processes
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -235,16 +245,28 @@ class _LocalCluster:
                 f"in this process are saved, the same command resumes after them"
             ) from self.error
 
+    def release(self) -> None:
+        """Start shutting the cluster down (after start-up, if it is still starting)."""
+        self._release.set()
+
     def close(self) -> None:
-        """Shut the cluster down (after start-up finishes, if it is still starting)."""
+        """Shut the cluster down and wait until it is down."""
         self._release.set()
         self._thread.join()
         if self.error is not None and not self._checked:  # every run finished without Ray
             log.warning("the local Ray cluster failed to start (not needed): %r", self.error)
 
 
-def _ray_tasks(queue: Iterator[RunSpec], n_workers: int) -> Iterator[RunResult]:
-    """Every run left in ``queue`` as a Ray task on the connected cluster, as they finish."""
+def _ray_tasks(
+    queue: Iterator[RunSpec], n_workers: int, drained: Callable[[], None] | None = None
+) -> Iterator[RunResult]:
+    """Every run left in ``queue`` as a Ray task on the connected cluster, as they finish.
+
+    ``drained`` is called once the last result is in hand, before it is yielded (the local
+    cluster starts shutting down then). That result is first copied out of the object store
+    (``ray.get`` gives arrays that are read-only views of Ray's shared memory) by an in-band
+    pickle round trip, and every other reference to Ray's objects is dropped.
+    """
     import ray
 
     task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(execute_run)
@@ -257,6 +279,13 @@ def _ray_tasks(queue: Iterator[RunSpec], n_workers: int) -> Iterator[RunResult]:
         nxt = next(queue, None)
         if nxt is not None:
             pending.append(task.remote(nxt))
+        if not pending and drained is not None:
+            # nothing of Ray's may outlive the cluster: a dropped ObjectRef or buffer calls
+            # into the (by then shut down) core worker, which ends the process
+            result = pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            del done
+            gc.collect()
+            drained()
         yield result
 
 
@@ -266,7 +295,7 @@ def run_ray(
     workers: int | None = None,
     address: str | None = None,
     on_step: OnStep | None = None,
-) -> Iterator[RunResult]:
+) -> Generator[RunResult, None, None]:
     """Ray tasks: a local cluster of ``workers`` CPUs on loopback, or the cluster at ``address``.
 
     With ``address`` (``"auto"``, ``"127.0.0.1:6379"``, ``"ray://..."``) the environment is left
@@ -299,14 +328,14 @@ def run_ray(
         if n_done < len(runs):
             cluster.check(n_done)
             log.debug("%d run(s) executed in the driver while Ray started", n_done)
-            yield from _ray_tasks(iter(runs[n_done:]), n)
+            yield from _ray_tasks(iter(runs[n_done:]), n, drained=cluster.release)
     finally:
-        cluster.close()  # also on Ctrl-C and on an abandoned generator
+        cluster.close()  # waits for the shutdown; also on Ctrl-C and an abandoned generator
 
 
 def _run_on_cluster(
     runs: Sequence[RunSpec], *, workers: int | None, address: str | None
-) -> Iterator[RunResult]:
+) -> Generator[RunResult, None, None]:
     """:func:`run_ray` on a connected driver, or on the cluster at ``address``."""
     import ray
 

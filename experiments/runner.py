@@ -15,8 +15,9 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -285,8 +286,27 @@ def execute(
         bar.tick(n / run.scenario.steps)
 
     n_failed = sum(1 for i in skip if finished[i] != "ok")
+    results = BACKENDS[backend](todo, workers=workers, address=address, on_step=tick)
     try:
-        for result in BACKENDS[backend](todo, workers=workers, address=address, on_step=tick):
+        _write_results(folder, islice(results, len(todo)), bar)
+        # the backend winds down (pool processes exiting, a local Ray cluster shutting down)
+        # while the parts are consolidated; closing it below waits for that
+        consolidate_parts(folder, ids)
+    finally:
+        results.close()
+    return ExecutionSummary(
+        len(ids),
+        len(todo),
+        len(runs) - len(todo),
+        bar.failed + n_failed,
+        time.perf_counter() - started,
+    )
+
+
+def _write_results(folder: Path, results: Iterator[RunResult], bar: _Progress) -> None:
+    """Write each run's result as a part as soon as it arrives."""
+    try:
+        for result in results:
             failed = result.run["status"] != "ok"
             tables = {
                 "runs": pd.DataFrame([result.run]),
@@ -300,14 +320,9 @@ def execute(
                 "worker": result.worker,
             }
             write_part(folder, result.run["run_id"], tables, info)
-            n_failed += int(failed)
             bar.finished(failed)
     finally:
         bar.close()
-    consolidate_parts(folder, ids)
-    return ExecutionSummary(
-        len(ids), len(todo), len(runs) - len(todo), n_failed, time.perf_counter() - started
-    )
 
 
 def _complete(folder: Path, ids: list[str]) -> bool:
