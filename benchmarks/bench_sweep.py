@@ -1,23 +1,31 @@
 """Time one sweep of 64 small runs on the serial, process and Ray backends.
 
-Run: ``.venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--steps 1440]``. The sweep is the
-governance sweep's base world (521 agents, one-minute steps) on a 4 x 4 grid of maintenance-margin
-scale and time-lock over its four scenarios, one replication: 64 runs. Each backend writes to its
-own folder (a shared one would resume instead of running). Reported per backend: wall time, the
-speed-up against serial, and the per-run overhead, ``wall * workers / runs - mean run time`` (the
-CPU time per run not spent inside ``run_one``: process start-up, imports, pickling, Parquet
-parts, consolidation). Ray is timed twice: end to end, as ``cascadelab sweep NAME --backend ray``
-runs it (``run_sweep`` starts a local cluster, in the background while the driver executes the
-first runs itself, and shuts it down before returning: both inside the wall time), and on a
-cluster that is already up (start-up outside the wall time, for comparison only). The Ray rows
-also say how many runs the driver executed. The goal is a speed-up of 1.7 or more on 2 cores.
+Run: ``.venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--steps 1440] [--repeat 1]``.
+The sweep is the governance sweep's base world (521 agents, one-minute steps) on a 4 x 4 grid of
+maintenance-margin scale and time-lock over its four scenarios, one replication: 64 runs. Each
+backend writes to its own folder (a shared one would resume instead of running). Reported per
+backend: wall time, the speed-up against serial, and the per-run overhead,
+``wall * workers / runs - mean run time`` (the CPU time per run not spent inside ``run_one``:
+process start-up, imports, pickling, Parquet parts, consolidation). Ray is timed twice: end to
+end, as ``cascadelab sweep NAME --backend ray`` runs it (``run_sweep`` starts a local cluster, in
+the background while the driver executes the first runs itself, and shuts it down before
+returning: both inside the wall time), and on a cluster that is already up, its workers started
+(start-up outside the wall time, for comparison only). The Ray rows also say how many runs the
+driver executed. The goal is a speed-up of 1.7 or more on 2 cores.
+
+This machine is shared and its speed drifts by several per cent within minutes, which moves a
+single speed-up by about as much. ``--repeat N`` runs N rounds of every backend, interleaved; each
+round's speed-ups are taken against that round's serial time, and the table gives the medians and
+the range.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +43,11 @@ def _measure(sweep, out: Path, backend: str, workers: int) -> tuple[float, float
         sweep, out_root=out, backend=backend, workers=workers, progress=False, report=False
     )
     wall = time.perf_counter() - t0
+    # a process pool's workers finish exiting after run_sweep returns (they wind down while the
+    # tables are consolidated): wait for them, or they would slow the next measurement
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
     failed = result.runs[result.runs["status"] != "ok"]
     if len(failed):
         raise RuntimeError(
@@ -45,13 +58,52 @@ def _measure(sweep, out: Path, backend: str, workers: int) -> tuple[float, float
     return wall, float(timings["wall_time_s"].mean()), in_driver
 
 
+def _pid() -> int:
+    return os.getpid()
+
+
+def _round(sweep, root: Path, workers: int, skip_ray: bool) -> list[tuple[str, str, float, float]]:
+    """One round: every backend once, in a fixed order; ``(row, note, wall, mean run time)``."""
+    rows = []
+    wall, run, _ = _measure(sweep, root / "serial", "serial", 1)
+    rows.append(("serial", "", wall, run))
+    wall, run, _ = _measure(sweep, root / "process", "process", workers)
+    rows.append(("process", "", wall, run))
+    if not skip_ray:
+        wall, run, in_driver = _measure(sweep, root / "ray", "ray", workers)
+        rows.append(("ray (local cluster; {} in driver)", str(in_driver), wall, run))
+        import ray
+
+        from experiments.backends import start_local_ray
+
+        t0 = time.perf_counter()
+        start_local_ray(workers)  # the backend's settings, in the foreground
+        ready = ray.remote(num_cpus=1)(_pid)
+        ray.get([ready.remote() for _ in range(workers)])  # every worker has started
+        startup = time.perf_counter() - t0
+        try:
+            wall, run, _ = _measure(sweep, root / "ray-up", "ray", workers)
+        finally:
+            ray.shutdown()
+        rows.append(("ray (cluster up; start-up {} s)", f"{startup:.1f}", wall, run))
+    return rows
+
+
 def main() -> int:
     """Run the benchmark and print its table."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--steps", type=int, default=1_440)
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every backend, interleaved; the table gives medians (default 1)",
+    )
     p.add_argument("--skip-ray", action="store_true")
     args = p.parse_args()
+    if args.repeat < 1:
+        p.error(f"--repeat: must be >= 1, got {args.repeat}")
     logging.basicConfig(level=logging.WARNING)
 
     from experiments.catalog.governance_sweep import SWEEP
@@ -69,41 +121,33 @@ def main() -> int:
         ),
     )
     n = len(expand_sweep(sweep))
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        root = Path(tmp)
-        serial_wall, serial_run, _ = _measure(sweep, root / "serial", "serial", 1)
-        rows.append(("serial", 1, serial_wall, serial_run))
-        wall, run, _ = _measure(sweep, root / "process", "process", args.workers)
-        rows.append(("process", args.workers, wall, run))
-        if not args.skip_ray:
-            wall, run, in_driver = _measure(sweep, root / "ray", "ray", args.workers)
-            rows.append((f"ray (local cluster; {in_driver} in driver)", args.workers, wall, run))
-            import ray
+    rounds = []
+    for r in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+            rounds.append(_round(sweep, Path(tmp), args.workers, args.skip_ray))
+        if args.repeat > 1:
+            print(f"round {r + 1}: " + ", ".join(f"{w:.1f} s" for _, _, w, _ in rounds[-1]))
 
-            from experiments.backends import start_local_ray
-
-            t0 = time.perf_counter()
-            start_local_ray(args.workers)  # the backend's settings, in the foreground
-            startup = time.perf_counter() - t0
-            try:
-                wall, run, _ = _measure(sweep, root / "ray-up", "ray", args.workers)
-            finally:
-                ray.shutdown()
-            rows.append((f"ray (cluster up; start-up {startup:.1f} s)", args.workers, wall, run))
-
-    print(f"\n{n} runs of {args.steps} steps, {sweep.base.scenario.agents.n_total} agents each\n")
+    print(f"\n{n} runs of {args.steps} steps, {sweep.base.scenario.agents.n_total} agents each")
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} interleaved rounds; speed-up range over the rounds")
     header = (
-        f"{'backend':<36} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'run s':>7} "
-        f"{'overhead/run s':>15}"
+        f"{'backend':<36} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'range':>13} "
+        f"{'run s':>7} {'overhead/run s':>15}"
     )
-    print(header)
+    print(f"\n{header}")
     print("-" * len(header))
-    for name, workers, wall, run in rows:
+    for i, (name, _, _, _) in enumerate(rounds[0]):
+        workers = 1 if i == 0 else args.workers
+        name = name.format("/".join(rows[i][1] for rows in rounds))
+        walls = [rows[i][2] for rows in rounds]
+        ups = [rows[0][2] / rows[i][2] for rows in rounds]  # against the same round's serial
+        wall, run = statistics.median(walls), statistics.median(rows[i][3] for rows in rounds)
+        spread = f"{min(ups):.2f}-{max(ups):.2f}x" if len(ups) > 1 else ""
         overhead = wall * workers / n - run
         print(
-            f"{name:<36} {workers:>7} {wall:>8.1f} {serial_wall / wall:>8.2f}x {run:>7.2f} "
-            f"{overhead:>15.3f}"
+            f"{name:<36} {workers:>7} {wall:>8.1f} {statistics.median(ups):>8.2f}x {spread:>13} "
+            f"{run:>7.2f} {overhead:>15.3f}"
         )
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from experiments import backends
 from experiments.catalog.governance_sweep import SCENARIOS, tiny
 from experiments.spec import VariantSpec
 from experiments.store import EVENTS_FILE, HEALTH_FILE, RUNS_FILE, STEPS_FILE, read_table
@@ -68,6 +69,25 @@ def test_serial_sweep_writes_one_row_per_run_with_parameters(serial) -> None:
 
 def test_process_backend_is_bitwise_equal_to_serial(tmp_path, serial) -> None:
     _assert_identical(serial, _sweep(tmp_path, "process", "process", workers=2))
+
+
+def test_backend_is_closed_after_the_tables_are_consolidated(tmp_path, serial, monkeypatch):
+    """The runner takes one result per run, consolidates, and only then closes the backend, so
+    a backend's wind-down (pool processes exiting, a local Ray cluster shutting down) overlaps
+    the consolidation; it never asks the backend for a result past the last run."""
+    seen = {}
+
+    def recording(runs, **kwargs):
+        try:
+            yield from backends.run_serial(runs, **kwargs)
+            seen["asked_past_the_last_run"] = True
+        finally:
+            seen["consolidated_when_closed"] = [p.name for p in tmp_path.glob(f"*/*/*/{RUNS_FILE}")]
+
+    monkeypatch.setitem(backends.BACKENDS, "recording", recording)
+    result = _sweep(tmp_path, "recording", "recording")
+    assert seen == {"consolidated_when_closed": [RUNS_FILE]}
+    _assert_identical(result, serial)
 
 
 def test_failed_run_is_recorded_with_its_traceback_and_not_retried(tmp_path) -> None:
