@@ -132,7 +132,7 @@ def main() -> int:
     if args.repeat > 1:
         print(f"medians of {args.repeat} interleaved rounds; speed-up range over the rounds")
     header = (
-        f"{'backend':<36} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'range':>13} "
+        f"{'backend':<40} {'workers':>7} {'wall s':>8} {'speed-up':>9} {'range':>13} "
         f"{'run s':>7} {'overhead/run s':>15}"
     )
     print(f"\n{header}")
@@ -146,7 +146,7 @@ def main() -> int:
         spread = f"{min(ups):.2f}-{max(ups):.2f}x" if len(ups) > 1 else ""
         overhead = wall * workers / n - run
         print(
-            f"{name:<36} {workers:>7} {wall:>8.1f} {statistics.median(ups):>8.2f}x {spread:>13} "
+            f"{name:<40} {workers:>7} {wall:>8.1f} {statistics.median(ups):>8.2f}x {spread:>13} "
             f"{run:>7.2f} {overhead:>15.3f}"
         )
     return 0
