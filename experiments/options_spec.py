@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.hedging import HedgeParams, HedgeRule
-from experiments.overrides import SpecError
+from experiments.overrides import require as _require
 from protocols.options_amm_params import OptionsAmmParams
 from protocols.pm_params import PmExchangeParams
 
@@ -30,11 +29,6 @@ book's option notional in coins (``band:0.05``), or the Whalley-Wilmott absolute
 million USD (``ww:10`` is 1e-5 per USD: relative risk aversion 10 on a $1M desk)."""
 
 _WW_UNIT_PER_USD = 1e-6
-
-
-def _require(ok: bool, path: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise SpecError(path, f"{rule}, got {value!r}")
 
 
 def parse_hedger(text: str, path: str = "OptionsSpec.market_makers") -> tuple[HedgeRule, float]:

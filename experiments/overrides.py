@@ -15,7 +15,14 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SpecError", "apply_overrides", "coerce_value", "flatten_table", "parse_assignment"]
+__all__ = [
+    "SpecError",
+    "apply_overrides",
+    "coerce_value",
+    "flatten_table",
+    "parse_assignment",
+    "require",
+]
 
 
 class SpecError(ValueError):
@@ -25,6 +32,12 @@ class SpecError(ValueError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+def require(ok: bool, path: str, rule: str, value: Any) -> None:
+    """Raise ``SpecError(path, "<rule>, got <value>")`` unless ``ok``."""
+    if not ok:
+        raise SpecError(path, f"{rule}, got {value!r}")
 
 
 @functools.cache

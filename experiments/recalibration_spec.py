@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.faulty_keeper import Fault
-from experiments.overrides import SpecError
+from experiments.overrides import require as _require
 from protocols.risk.forecaster import FORECASTERS
 from protocols.risk.policies import (
     POLICIES,
@@ -30,11 +30,6 @@ __all__ = ["FAULT_NAMES", "RecalibrationSpec"]
 
 FAULT_NAMES: dict[str, Fault] = {f.name.lower(): f for f in Fault}
 """Faulty keeper kinds by spec name: ``stale``, ``out_of_bounds``, ``forged``, ``replay``."""
-
-
-def _require(ok: bool, path: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise SpecError(path, f"{rule}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

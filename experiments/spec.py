@@ -14,6 +14,7 @@ from typing import Any
 
 from experiments.options_spec import OptionsSpec
 from experiments.overrides import SpecError, apply_overrides
+from experiments.overrides import require as _require
 from experiments.recalibration_spec import RecalibrationSpec
 from experiments.scenarios.replay import SyntheticGasParams
 from protocols.amm import AmmParams
@@ -35,11 +36,6 @@ __all__ = [
 ]
 
 PATH_MODELS = ("gbm", "garch_t", "merton", "replay")
-
-
-def _require(ok: bool, path: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise SpecError(path, f"{rule}, got {value!r}")
 
 
 def _positive(path: str, value: float) -> None:
