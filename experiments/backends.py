@@ -21,11 +21,12 @@ import pickle
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from types import MappingProxyType
 
 from experiments.runner import RunResult, RunSpec, execute_run
 
@@ -56,6 +57,30 @@ _RAY_LOOPBACK_ENV = {
     "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/",
     "RAY_AUTH_MODE": "disabled",
 }
+
+
+# Ray's system config for a local cluster (Ray 2.60). Its workers import experiments.runner as
+# they start; and three of Ray's start-up waits are cut short, which are idle time on 2 cores:
+# - no metrics collection: with it on, the raylet waits for the metrics agent (about 0.6 s)
+#   before it registers with the GCS, which ray.init polls once a second (GlobalStateAccessor::
+#   GetNode), so start-up often took a second longer; nothing reads the metrics of a cluster that
+#   lives for one sweep;
+# - the raylet connects to its own object store right after starting the store's thread, and if
+#   the socket is not bound yet (likely while the driver keeps a core busy) it retries only after
+#   raylet_client_connect_timeout_milliseconds, 1 s by default: every 50 ms here, with the same
+#   10 s of patience;
+# - the workers start (and import) with the raylet, not once ray.init has connected: they use the
+#   core left idle while ray.init waits for its next poll (enable_worker_prestart; still one
+#   worker per CPU).
+_LOCAL_RAY_CONFIG: Mapping[str, object] = MappingProxyType(
+    {
+        "preload_python_modules": [execute_run.__module__],
+        "enable_metrics_collection": False,
+        "raylet_client_connect_timeout_milliseconds": 50,
+        "raylet_client_num_connect_attempts": 200,
+        "enable_worker_prestart": True,
+    }
+)
 
 
 def _workers(workers: int | None) -> int:
@@ -144,7 +169,7 @@ def start_local_ray(n_cpus: int) -> None:
     """Start a new local Ray cluster of ``n_cpus`` CPUs on loopback and connect to it.
 
     The settings of :func:`run_ray`: STACK.md's loopback environment, no dashboard, no worker
-    logs forwarded to the driver, and the workers Ray prestarts import
+    logs forwarded to the driver, no metrics collection, and the workers Ray prestarts import
     :mod:`experiments.runner` while the cluster comes up (Ray's ``preload_python_modules``), so
     the first tasks do not pay for the imports. Useful to keep one cluster up across several
     sweeps (``run_ray`` reuses a connected driver); end it with ``ray.shutdown()``.
@@ -167,7 +192,8 @@ def start_local_ray(n_cpus: int) -> None:
                 include_dashboard=False,
                 logging_level=logging.WARNING,
                 log_to_driver=False,
-                _system_config={"preload_python_modules": [execute_run.__module__]},
+                # a copy: Ray writes into the dict it is given (the session's spilling directory)
+                _system_config=dict(_LOCAL_RAY_CONFIG),
             )
     finally:
         ray_log.removeFilter(note)

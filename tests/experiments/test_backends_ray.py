@@ -167,3 +167,31 @@ def test_run_ray_shuts_the_cluster_down_when_the_sweep_is_abandoned(monkeypatch,
     gate.set()
     stream.close()  # what Ctrl-C or an exception in the consumer does to the generator
     assert not ray.is_initialized() and not _starter_alive()
+
+
+@pytest.mark.slow
+def test_each_local_cluster_gets_the_backend_settings_and_its_own_spill_directory(
+    monkeypatch, tmp_path
+) -> None:
+    # Ray writes the session's spilling directory into the system config it is given: were the
+    # module's settings passed as they are, the second cluster would spill into the first one's
+    # (deleted) session and Ray would warn about an "unstable API"
+    ray = pytest.importorskip("ray")
+    from ray._private import worker  # Ray 2.60 internals: the settings the node started with
+
+    _loopback(monkeypatch, tmp_path)
+    settings = dict(backends._LOCAL_RAY_CONFIG)
+    sessions = []
+    for _ in range(2):
+        backends.start_local_ray(1)
+        try:
+            node = worker._global_node
+            config = node._config
+            for key, value in settings.items():
+                assert config[key] == value, key
+            assert node.get_session_dir_path() in config["object_spilling_config"]
+            sessions.append(node.get_session_dir_path())
+        finally:
+            ray.shutdown()
+    assert sessions[0] != sessions[1]
+    assert dict(backends._LOCAL_RAY_CONFIG) == settings
