@@ -329,7 +329,7 @@ def run_ray(
     shut down afterwards only if this call started or joined it. A task whose worker dies is
     retried up to :data:`RAY_MAX_RETRIES` times.
 
-    A local cluster takes seconds to start (about 2-5 s on 2 cores, a tenth of a 64-run sweep),
+    A local cluster takes seconds to start (about 2-3 s on 2 cores, a tenth of a 64-run sweep),
     so it starts in a background thread while this process executes runs from the front of the
     queue itself, one at a time (with per-step progress); once Ray is up, the driver finishes
     the run in hand and the rest become Ray tasks. Every run is executed exactly once, and the
