@@ -360,8 +360,8 @@ def consolidate_parts(dir: Path, run_ids: Sequence[str]) -> None:
     the order in which runs finished, on the backend, or on how often the sweep was resumed.
     In runs.parquet the columns ``status``, ``error`` and ``traceback`` come last. The tables
     are written by a few threads at once (Arrow reads, encodes and compresses without the GIL),
-    each streaming its parts in order: the same bytes as one after the other, in about half the
-    time on two cores.
+    each streaming its parts in order: the same bytes as one after the other, in the time of the
+    largest table (steps.parquet; a quarter less than one after the other for a 64-run sweep).
 
     Raises
     ------
@@ -383,7 +383,7 @@ def consolidate_parts(dir: Path, run_ids: Sequence[str]) -> None:
     jobs.append(partial(_consolidate_runs, folders, dir))
     with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
         for future in [pool.submit(job) for job in jobs]:
-            future.result()  # the first error, once every table has finished
+            future.result()  # raises the first failed table's error; `with` waits for the rest
 
 
 def _consolidate_runs(folders: Sequence[Path], dir: Path) -> None:
