@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -50,7 +51,8 @@ OnStep = Callable[[RunSpec, int], None]
 # run itself is a result (status "failed") and never retried.
 RAY_MAX_RETRIES = 3
 _IN_FLIGHT_PER_WORKER = 2  # queued work per worker: keeps workers busy, memory bounded
-# STACK.md, "Ray on loopback": with these set before Ray starts, it only uses 127.0.0.1.
+# STACK.md, "Ray on loopback": with these set before Ray starts (the second one before Ray is
+# imported: see loopback_ray_env), it only uses 127.0.0.1.
 _RAY_LOOPBACK_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -140,16 +142,31 @@ def run_process(
 
 @contextlib.contextmanager
 def loopback_ray_env() -> Iterator[None]:
-    """Apply STACK.md's loopback settings (and a temporary HOME holding an empty
-    ``ray_bootstrap_config.yaml``, which skips the cloud-metadata probe) while Ray starts."""
+    """Apply STACK.md's loopback settings while Ray starts: its environment variables, a
+    temporary HOME holding an empty ``ray_bootstrap_config.yaml`` (which skips the
+    cloud-metadata probe), and the node address 127.0.0.1.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when it is imported
+    (``ray_constants.ENABLE_RAY_CLUSTER``). Imported before the variable is set (by
+    :func:`run_ray`, a test, a notebook), Ray would pick its node address by a UDP connect
+    towards a public resolver (here 192.0.2.2, the machine's network interface) and its
+    servers would listen on every interface. So the constant is also set, for the duration, to
+    what the variable gives on import, and restored afterwards (a later ``--address`` join
+    needs the reachable address).
+    """
+    from ray._private import ray_constants  # Ray 2.60; checked after start-up by the caller
+
     saved = {k: os.environ.get(k) for k in (*_RAY_LOOPBACK_ENV, "HOME")}
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     with tempfile.TemporaryDirectory(prefix="cascadelab-ray-home-") as home:
         (Path(home) / "ray_bootstrap_config.yaml").write_text("{}\n", encoding="utf-8")
         os.environ.update(_RAY_LOOPBACK_ENV)
         os.environ["HOME"] = home
+        ray_constants.ENABLE_RAY_CLUSTER = False
         try:
             yield
         finally:
+            ray_constants.ENABLE_RAY_CLUSTER = saved_flag
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -168,11 +185,13 @@ class _SigtermNoteFilter(logging.Filter):
 def start_local_ray(n_cpus: int) -> None:
     """Start a new local Ray cluster of ``n_cpus`` CPUs on loopback and connect to it.
 
-    The settings of :func:`run_ray`: STACK.md's loopback environment, no dashboard, no worker
-    logs forwarded to the driver, no metrics collection, and the workers Ray prestarts import
-    :mod:`experiments.runner` while the cluster comes up (Ray's ``preload_python_modules``), so
-    the first tasks do not pay for the imports. Useful to keep one cluster up across several
-    sweeps (``run_ray`` reuses a connected driver); end it with ``ray.shutdown()``.
+    The settings of :func:`run_ray`: STACK.md's loopback environment and the node address
+    127.0.0.1 (checked once it is up: a cluster on any other address is shut down and an error
+    raised), no dashboard, no worker logs forwarded to the driver, no metrics collection, and
+    the workers Ray prestarts import :mod:`experiments.runner` while the cluster comes up (Ray's
+    ``preload_python_modules``), so the first tasks do not pay for the imports. Useful to keep
+    one cluster up across several sweeps (``run_ray`` reuses a connected driver); end it with
+    ``ray.shutdown()``.
 
     Ray ties the processes it starts to the life of the calling *thread*
     (``PR_SET_PDEATHSIG``): call it from a thread that outlives the cluster.
@@ -197,6 +216,13 @@ def start_local_ray(n_cpus: int) -> None:
             )
     finally:
         ray_log.removeFilter(note)
+    node_ip = ray.util.get_node_ip_address()
+    if not ipaddress.ip_address(node_ip).is_loopback:  # never leave Ray listening outside
+        ray.shutdown()
+        raise RuntimeError(
+            f"start_local_ray: the local Ray cluster came up on {node_ip}, not on loopback "
+            f"(Ray {ray.__version__}); it was shut down"
+        )
 
 
 def _stop_autoscaler_monitor() -> None:

@@ -12,12 +12,6 @@ from experiments.store import EVENTS_FILE, HEALTH_FILE, RUNS_FILE, STEPS_FILE, r
 from experiments.sweep import run_sweep
 
 TABLES = (RUNS_FILE, STEPS_FILE, EVENTS_FILE, HEALTH_FILE)
-RAY_LOOPBACK = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/",
-    "RAY_AUTH_MODE": "disabled",
-}
 # A scenario that fails deterministically when its run starts: the replay has 1,440 steps.
 TOO_LONG = VariantSpec(
     name="too-long",
@@ -114,33 +108,21 @@ def test_failed_run_is_recorded_with_its_traceback_and_not_retried(tmp_path) -> 
     assert retried.wall_time_s < 60
 
 
-def _loopback(monkeypatch, tmp_path) -> None:
-    """STACK.md loopback settings for a test that starts Ray nodes itself."""
-    for k, v in RAY_LOOPBACK.items():
-        monkeypatch.setenv(k, v)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "ray_bootstrap_config.yaml").write_text("{}\n")
-    monkeypatch.setenv("HOME", str(home))
-
-
 @pytest.mark.slow
-def test_ray_local_cluster_is_bitwise_equal_to_serial(tmp_path, serial, monkeypatch) -> None:
-    ray = pytest.importorskip("ray")
-    _loopback(monkeypatch, tmp_path)  # run_ray applies them itself; this guards the test
+def test_ray_local_cluster_is_bitwise_equal_to_serial(tmp_path, serial, ray_loopback) -> None:
+    ray = ray_loopback  # run_ray applies the loopback settings itself; this guards the test
     result = _sweep(tmp_path, "ray", "ray", workers=2)
     assert not ray.is_initialized()  # the backend shut down what it started
     _assert_identical(serial, result)
 
 
 @pytest.mark.slow
-def test_ray_two_node_cluster_is_bitwise_equal_to_serial(tmp_path, serial, monkeypatch) -> None:
-    pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
+def test_ray_two_node_cluster_is_bitwise_equal_to_serial(tmp_path, serial, ray_loopback) -> None:
+    from ray.cluster_utils import Cluster  # ray_loopback: the nodes start on loopback
 
-    _loopback(monkeypatch, tmp_path)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
+        assert cluster.address.startswith("127.0.0.1:")
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         result = _sweep(tmp_path, "cluster", "ray", address=cluster.address)

@@ -1,11 +1,14 @@
 """The local-cluster Ray backend: while the cluster starts in the background the driver executes
 runs itself, then hands the rest to Ray; every run exactly once, a failed start-up is reported
-after the driver's runs are saved, and the cluster is shut down however the sweep ends."""
+after the driver's runs are saved, and the cluster is shut down however the sweep ends. The
+cluster listens on loopback only, however Ray was imported."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,23 +27,7 @@ from experiments.store import (
 from experiments.sweep import expand_sweep, run_sweep
 
 TABLES = (RUNS_FILE, STEPS_FILE, EVENTS_FILE, HEALTH_FILE)
-RAY_LOOPBACK = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/",
-    "RAY_AUTH_MODE": "disabled",
-}
 DRIVER = f":{os.getpid()}"  # RunResult.worker ends with the pid of the process that ran it
-
-
-def _loopback(monkeypatch, tmp_path) -> None:
-    """STACK.md loopback settings, a guard for tests that start Ray (run_ray applies them too)."""
-    for k, v in RAY_LOOPBACK.items():
-        monkeypatch.setenv(k, v)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "ray_bootstrap_config.yaml").write_text("{}\n")
-    monkeypatch.setenv("HOME", str(home))
 
 
 def _gate_start(
@@ -87,10 +74,9 @@ def _rows(results) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_run_ray_runs_in_the_driver_until_the_cluster_is_up_then_on_ray(
-    monkeypatch, tmp_path
+    monkeypatch, ray_loopback
 ) -> None:
-    ray = pytest.importorskip("ray")
-    _loopback(monkeypatch, tmp_path)
+    ray = ray_loopback
     runs = expand_sweep(tiny())
     gate, up = _gate_start(monkeypatch)
     results = []
@@ -114,10 +100,9 @@ def test_run_ray_runs_in_the_driver_until_the_cluster_is_up_then_on_ray(
 
 @pytest.mark.slow
 def test_ray_local_cluster_sweep_with_runs_in_driver_and_on_ray_is_bitwise_equal_to_serial(
-    monkeypatch, tmp_path
+    monkeypatch, tmp_path, ray_loopback
 ) -> None:
-    ray = pytest.importorskip("ray")
-    _loopback(monkeypatch, tmp_path)
+    ray = ray_loopback
     kwargs = {"progress": False, "report": False}
     serial = run_sweep(tiny(), out_root=tmp_path / "serial", backend="serial", **kwargs)
     gate, up = _gate_start(monkeypatch)
@@ -157,9 +142,10 @@ def test_run_ray_reports_a_failed_start_after_saving_the_driver_runs(monkeypatch
 
 
 @pytest.mark.slow
-def test_run_ray_shuts_the_cluster_down_when_the_sweep_is_abandoned(monkeypatch, tmp_path) -> None:
-    ray = pytest.importorskip("ray")
-    _loopback(monkeypatch, tmp_path)
+def test_run_ray_shuts_the_cluster_down_when_the_sweep_is_abandoned(
+    monkeypatch, ray_loopback
+) -> None:
+    ray = ray_loopback
     gate, _ = _gate_start(monkeypatch)
     stream = run_ray(expand_sweep(tiny()), workers=2)
     first = next(stream)  # executed in the driver while the cluster starts
@@ -171,15 +157,14 @@ def test_run_ray_shuts_the_cluster_down_when_the_sweep_is_abandoned(monkeypatch,
 
 @pytest.mark.slow
 def test_each_local_cluster_gets_the_backend_settings_and_its_own_spill_directory(
-    monkeypatch, tmp_path
+    ray_loopback,
 ) -> None:
     # Ray writes the session's spilling directory into the system config it is given: were the
     # module's settings passed as they are, the second cluster would spill into the first one's
     # (deleted) session and Ray would warn about an "unstable API"
-    ray = pytest.importorskip("ray")
+    ray = ray_loopback
     from ray._private import worker  # Ray 2.60 internals: the settings the node started with
 
-    _loopback(monkeypatch, tmp_path)
     settings = dict(backends._LOCAL_RAY_CONFIG)
     sessions = []
     for _ in range(2):
@@ -195,3 +180,85 @@ def test_each_local_cluster_gets_the_backend_settings_and_its_own_spill_director
             ray.shutdown()
     assert sessions[0] != sessions[1]
     assert dict(backends._LOCAL_RAY_CONFIG) == settings
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes started by ``pid`` and by those processes (Ray's workers are grandchildren)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # exited meanwhile
+            continue
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _listening_addresses(pids: set[int]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Local addresses of the listening TCP sockets of ``pids`` (from Linux's /proc)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            field = line.split()
+            if field[3] != "0A" or field[9] not in inodes:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(field[1].split(":")[0])  # 32-bit words, each little-endian
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            address = ipaddress.ip_address(raw)
+            found.append(getattr(address, "ipv4_mapped", None) or address)
+    return found
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_a_local_cluster_listens_on_loopback_only_though_ray_was_imported_first(
+    ray_loopback, monkeypatch
+) -> None:
+    ray = ray_loopback
+    from ray._private import ray_constants
+
+    # what importing Ray before the settings leaves on Linux (as run_ray, a test or a notebook
+    # does): Ray would take the machine's network address and listen on every interface
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
+    backends.start_local_ray(1)
+    try:
+        assert ray.get(ray.remote(_pid).remote()) != os.getpid()  # a worker is up
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+        addresses = _listening_addresses(_descendants(os.getpid()) | {os.getpid()})
+        assert len(addresses) >= 4  # GCS, raylet, driver, worker, at least
+        assert all(a.is_loopback for a in addresses), sorted(map(str, addresses))
+    finally:
+        ray.shutdown()
+    assert ray_constants.ENABLE_RAY_CLUSTER is True  # restored: an --address join needs it
+
+
+@pytest.mark.slow
+def test_a_local_cluster_not_on_loopback_is_shut_down_with_an_error(
+    ray_loopback, monkeypatch
+) -> None:
+    ray = ray_loopback
+    # Ray's own answer replaced: the check after start-up is the last line of defence
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "192.0.2.2")
+    with pytest.raises(RuntimeError, match=r"came up on 192\.0\.2\.2, not on loopback"):
+        backends.start_local_ray(1)
+    assert not ray.is_initialized()
