@@ -14,9 +14,9 @@ returning: both inside the wall time), and on a cluster that is already up, its 
 driver executed. The goal is a speed-up of 1.7 or more on 2 cores.
 
 This machine is shared and its speed drifts by several per cent within minutes, which moves a
-single speed-up by about as much. ``--repeat N`` runs N rounds of every backend, interleaved; each
-round's speed-ups are taken against that round's serial time, and the table gives the medians and
-the range.
+single speed-up by about as much. ``--repeat N`` runs N rounds of every backend, interleaved, the
+order of the backends rotated from one round to the next; each round's speed-ups are taken
+against that round's serial time, and the table gives the medians and the range.
 """
 
 from __future__ import annotations
@@ -62,31 +62,53 @@ def _pid() -> int:
     return os.getpid()
 
 
-def _round(sweep, root: Path, workers: int, skip_ray: bool) -> list[tuple[str, str, float, float]]:
-    """One round: every backend once, in a fixed order; ``(row, note, wall, mean run time)``."""
-    rows = []
-    wall, run, _ = _measure(sweep, root / "serial", "serial", 1)
-    rows.append(("serial", "", wall, run))
-    wall, run, _ = _measure(sweep, root / "process", "process", workers)
-    rows.append(("process", "", wall, run))
+def _ray_up(sweep, out: Path, workers: int) -> tuple[float, float, int, float]:
+    """The sweep on a local cluster started beforehand (its start-up timed apart)."""
+    import ray
+
+    from experiments.backends import start_local_ray
+
+    t0 = time.perf_counter()
+    start_local_ray(workers)  # the backend's settings, in the foreground
+    ready = ray.remote(num_cpus=1)(_pid)
+    ray.get([ready.remote() for _ in range(workers)])  # every worker has started
+    startup = time.perf_counter() - t0
+    try:
+        return (*_measure(sweep, out, "ray", workers), startup)
+    finally:
+        ray.shutdown()
+
+
+def _round(
+    sweep, root: Path, workers: int, skip_ray: bool, shift: int
+) -> list[tuple[str, str, float, float]]:
+    """One round: every backend once, ``(row, note, wall, mean run time)`` in the table's order.
+
+    The order of execution is rotated by ``shift`` (the round's number), so that no backend is
+    always measured next to the same one while the machine's speed drifts."""
+    steps = {
+        "serial": lambda: ("serial", "", *_measure(sweep, root / "serial", "serial", 1)[:2]),
+        "process": lambda: (
+            "process",
+            "",
+            *_measure(sweep, root / "process", "process", workers)[:2],
+        ),
+    }
     if not skip_ray:
-        wall, run, in_driver = _measure(sweep, root / "ray", "ray", workers)
-        rows.append(("ray (local cluster; {} in driver)", str(in_driver), wall, run))
-        import ray
 
-        from experiments.backends import start_local_ray
+        def ray_local() -> tuple[str, str, float, float]:
+            wall, run, in_driver = _measure(sweep, root / "ray", "ray", workers)
+            return ("ray (local cluster; {} in driver)", str(in_driver), wall, run)
 
-        t0 = time.perf_counter()
-        start_local_ray(workers)  # the backend's settings, in the foreground
-        ready = ray.remote(num_cpus=1)(_pid)
-        ray.get([ready.remote() for _ in range(workers)])  # every worker has started
-        startup = time.perf_counter() - t0
-        try:
-            wall, run, _ = _measure(sweep, root / "ray-up", "ray", workers)
-        finally:
-            ray.shutdown()
-        rows.append(("ray (cluster up; start-up {} s)", f"{startup:.1f}", wall, run))
-    return rows
+        def ray_up() -> tuple[str, str, float, float]:
+            wall, run, _, startup = _ray_up(sweep, root / "ray-up", workers)
+            return ("ray (cluster up; start-up {} s)", f"{startup:.1f}", wall, run)
+
+        steps["ray"], steps["ray-up"] = ray_local, ray_up
+    names = list(steps)
+    k = shift % len(names)
+    done = {name: steps[name]() for name in names[k:] + names[:k]}
+    return [done[name] for name in names]
 
 
 def main() -> int:
@@ -124,7 +146,7 @@ def main() -> int:
     rounds = []
     for r in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-            rounds.append(_round(sweep, Path(tmp), args.workers, args.skip_ray))
+            rounds.append(_round(sweep, Path(tmp), args.workers, args.skip_ray, r))
         if args.repeat > 1:
             print(f"round {r + 1}: " + ", ".join(f"{w:.1f} s" for _, _, w, _ in rounds[-1]))
 
