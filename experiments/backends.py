@@ -154,19 +154,23 @@ def loopback_ray_env() -> Iterator[None]:
     what the variable gives on import, and restored afterwards (a later ``--address`` join
     needs the reachable address).
     """
-    from ray._private import ray_constants  # Ray 2.60; checked after start-up by the caller
+    # Ray 2.60 internals: if they move, nothing is set here and start_local_ray's check of the
+    # node address still refuses a cluster that is not on loopback
+    from ray._private import ray_constants
 
     saved = {k: os.environ.get(k) for k in (*_RAY_LOOPBACK_ENV, "HOME")}
-    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    saved_flag = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
     with tempfile.TemporaryDirectory(prefix="cascadelab-ray-home-") as home:
         (Path(home) / "ray_bootstrap_config.yaml").write_text("{}\n", encoding="utf-8")
         os.environ.update(_RAY_LOOPBACK_ENV)
         os.environ["HOME"] = home
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        if saved_flag is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = False
         try:
             yield
         finally:
-            ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+            if saved_flag is not None:
+                ray_constants.ENABLE_RAY_CLUSTER = saved_flag
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
