@@ -178,6 +178,45 @@ def loopback_ray_env() -> Iterator[None]:
                     os.environ[k] = v
 
 
+# Processes of Ray's head node (Ray 2.60, methods of ray._private.node.Node) that a local
+# cluster living for one sweep does without; ray.init has no switch for them:
+# - the API server: include_dashboard=False still starts it (with Ray's usage-stats module
+#   only), and ray.init waits, polling every 0.1 s, until it has written its address to the GCS,
+#   before the raylet (and so the workers) can start;
+# - the autoscaler monitor: a cluster of fixed size has nothing to scale, and ray.shutdown
+#   gives it a second to exit after the GCS has gone;
+# - the log monitor: it forwards the workers' output to the driver, which log_to_driver=False
+#   turns off.
+# The raylet, the GCS, and the agents the raylet starts itself are left as they are.
+_SKIPPED_HEAD_PROCESSES = ("start_api_server", "start_monitor", "start_log_monitor")
+
+
+def _skip_process(*args: object, **kwargs: object) -> None:
+    """Stands in for one of :data:`_SKIPPED_HEAD_PROCESSES` while a local cluster starts."""
+
+
+@contextlib.contextmanager
+def _lean_head_node() -> Iterator[None]:
+    """While Ray starts a local cluster, its head node starts none of
+    :data:`_SKIPPED_HEAD_PROCESSES`; Ray's methods are restored afterwards, also on an error.
+
+    Best effort over Ray internals: a method that is not there is left alone (Ray then starts
+    that process as before).
+    """
+    from ray._private import node
+
+    saved = {
+        name: vars(node.Node)[name] for name in _SKIPPED_HEAD_PROCESSES if name in vars(node.Node)
+    }
+    for name in saved:
+        setattr(node.Node, name, _skip_process)
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(node.Node, name, method)
+
+
 class _SigtermNoteFilter(logging.Filter):
     """Drops Ray's note that a driver started outside the main thread sets no SIGTERM handler:
     expected here (the driver's processes still die with it: Ray ties them to its lifetime)."""
@@ -191,7 +230,8 @@ def start_local_ray(n_cpus: int) -> None:
 
     The settings of :func:`run_ray`: STACK.md's loopback environment and the node address
     127.0.0.1 (checked once it is up: a cluster on any other address is shut down and an error
-    raised), no dashboard, no worker logs forwarded to the driver, no metrics collection, and
+    raised), no dashboard, no worker logs forwarded to the driver, no metrics collection, a head
+    node without API server, autoscaler monitor or log monitor (:func:`_lean_head_node`), and
     the workers Ray prestarts import :mod:`experiments.runner` while the cluster comes up (Ray's
     ``preload_python_modules``), so the first tasks do not pay for the imports. Useful to keep
     one cluster up across several sweeps (``run_ray`` reuses a connected driver); end it with
@@ -208,7 +248,8 @@ def start_local_ray(n_cpus: int) -> None:
     ray_log = logging.getLogger("ray._private.worker")
     ray_log.addFilter(note)
     try:
-        with loopback_ray_env():  # "local": a new cluster, never one found on the machine
+        # "local": a new cluster, never one found on the machine
+        with loopback_ray_env(), _lean_head_node():
             ray.init(
                 address="local",
                 num_cpus=n_cpus,
@@ -227,25 +268,6 @@ def start_local_ray(n_cpus: int) -> None:
             f"start_local_ray: the local Ray cluster came up on {node_ip}, not on loopback "
             f"(Ray {ray.__version__}); it was shut down"
         )
-
-
-def _stop_autoscaler_monitor() -> None:
-    """Kill the autoscaler monitor of the local cluster this process started, before shutdown.
-
-    ``ray.shutdown`` stops the GCS first, then gives the monitor a second to exit, which it
-    spends trying to tell the dead GCS that it is exiting: a fixed second of every sweep. A
-    local cluster of fixed size has nothing to autoscale. Best effort over Ray internals (Ray
-    2.60): if they differ, nothing is done and ``ray.shutdown`` stops the monitor as before.
-    """
-    try:
-        from ray._private import ray_constants, worker
-
-        infos = worker._global_node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, ())
-        for info in infos:
-            info.process.kill()
-            info.process.wait(timeout=5)
-    except Exception as exc:  # internals changed: leave it to ray.shutdown
-        log.debug("could not stop Ray's autoscaler monitor early: %r", exc)
 
 
 class _LocalCluster:
@@ -281,7 +303,6 @@ class _LocalCluster:
         import ray
 
         t0 = time.perf_counter()
-        _stop_autoscaler_monitor()
         ray.shutdown()
         log.debug("local Ray cluster shut down in %.2f s", time.perf_counter() - t0)
 

@@ -262,3 +262,43 @@ def test_a_local_cluster_not_on_loopback_is_shut_down_with_an_error(
     with pytest.raises(RuntimeError, match=r"came up on 192\.0\.2\.2, not on loopback"):
         backends.start_local_ray(1)
     assert not ray.is_initialized()
+
+
+def _head_methods():
+    from ray._private import node  # Ray 2.60 internals, as the backend patches them
+
+    return {name: vars(node.Node)[name] for name in backends._SKIPPED_HEAD_PROCESSES}
+
+
+@pytest.mark.slow
+def test_a_local_cluster_runs_without_api_server_and_monitors(ray_loopback) -> None:
+    ray = ray_loopback
+    from ray._private import ray_constants, worker
+
+    methods = _head_methods()
+    backends.start_local_ray(1)
+    try:
+        started = set(worker._global_node.all_processes)
+        assert {ray_constants.PROCESS_TYPE_GCS_SERVER, ray_constants.PROCESS_TYPE_RAYLET} <= started
+        skipped = {
+            ray_constants.PROCESS_TYPE_DASHBOARD,  # the API server
+            ray_constants.PROCESS_TYPE_MONITOR,
+            ray_constants.PROCESS_TYPE_LOG_MONITOR,
+        }
+        assert not started & skipped, started & skipped
+        # the cluster works without them: a task runs, and a run gives the serial result
+        assert ray.get(ray.remote(_pid).remote()) != os.getpid()
+        run = expand_sweep(tiny())[0]
+        on_ray = ray.get(ray.remote(runner.execute_run).remote(run))
+        assert on_ray.run == runner.execute_run(run).run
+    finally:
+        ray.shutdown()
+    assert _head_methods() == methods  # Ray's own methods back for any later cluster
+
+
+def test_ray_head_methods_are_restored_when_the_start_fails(ray_loopback) -> None:
+    methods = _head_methods()
+    with pytest.raises(RuntimeError, match="start failed"), backends._lean_head_node():
+        assert all(m is backends._skip_process for m in _head_methods().values())
+        raise RuntimeError("start failed")
+    assert _head_methods() == methods
