@@ -11,7 +11,8 @@ end, as ``cascadelab sweep NAME --backend ray`` runs it (``run_sweep`` starts a 
 the background while the driver executes the first runs itself, and shuts it down before
 returning: both inside the wall time), and on a cluster that is already up, its workers started
 (start-up outside the wall time, for comparison only). The Ray rows also say how many runs the
-driver executed. The goal is a speed-up of 1.7 or more on 2 cores.
+driver executed. The goal is a speed-up of 1.7 or more on 2 cores; the last line says which
+rows meet it, from the unrounded medians.
 
 This machine is shared and its speed drifts by several per cent within minutes, which moves a
 single speed-up by about as much. ``--repeat N`` runs N rounds of every backend, interleaved, the

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -290,15 +291,29 @@ def test_a_local_cluster_runs_without_api_server_and_monitors(ray_loopback) -> N
         assert ray.get(ray.remote(_pid).remote()) != os.getpid()
         run = expand_sweep(tiny())[0]
         on_ray = ray.get(ray.remote(runner.execute_run).remote(run))
-        assert on_ray.run == runner.execute_run(run).run
+        pd.testing.assert_frame_equal(_rows([on_ray]), _rows([runner.execute_run(run)]))
     finally:
         ray.shutdown()
     assert _head_methods() == methods  # Ray's own methods back for any later cluster
 
 
-def test_ray_head_methods_are_restored_when_the_start_fails(ray_loopback) -> None:
+def test_ray_head_methods_are_restored_after_an_error_while_ray_starts(ray_loopback) -> None:
     methods = _head_methods()
     with pytest.raises(RuntimeError, match="start failed"), backends._lean_head_node():
         assert all(m is backends._skip_process for m in _head_methods().values())
         raise RuntimeError("start failed")
+    assert _head_methods() == methods
+
+
+def test_a_ray_without_rays_node_class_where_expected_starts_every_process(
+    ray_loopback, monkeypatch
+) -> None:
+    from ray._private.node import Node
+
+    methods = _head_methods()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ray._private.node", None)  # its import now fails
+        with backends._lean_head_node():
+            # nothing patched: Ray would start every process as before
+            assert {name: vars(Node)[name] for name in methods} == methods
     assert _head_methods() == methods
